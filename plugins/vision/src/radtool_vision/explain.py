@@ -1,0 +1,90 @@
+"""Grad-CAM heat maps (pytorch-grad-cam) for a trained run: one PNG per image and class.
+
+The target layers come from the plugin (last ConvNeXt stage, ResNet layer4, DenseNet norm5,
+last VGG ReLU, last MobileNet/EfficientNet block; every branch for fusion, where
+pytorch-grad-cam resizes each layer's map to the input and averages them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import UserError, missing_file
+from .images import ImageReadError, load_resized
+from .inference import load_run
+from .io import save_figure, slug
+from .runtime import NullReporter, Reporter
+from .transforms import prepare_batch
+
+
+def explain(
+    run: Path, images: list[Path], out: Path, device: str = "auto", classes: list[str] | None = None,
+    reporter: Reporter | None = None,
+) -> list[dict[str, Any]]:
+    """Write ``OUT/<image stem>__<class>.png`` for every image and class; returns what was written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    reporter = reporter or NullReporter()
+    if not images:
+        raise UserError("explain needs at least one --image FILE")
+    for path in images:
+        if not Path(path).is_file():
+            raise missing_file(path, "image")
+    loaded = load_run(run, device)
+    wanted = classes or loaded.classes
+    unknown = [c for c in wanted if c not in loaded.classes]
+    if unknown:
+        raise UserError(f"class {unknown[0]!r} is not one of the run's classes: {', '.join(loaded.classes)}")
+    model = loaded.model.float()
+    model.to(memory_format=torch.contiguous_format)
+    for p in model.parameters():
+        p.requires_grad_(True)  # Grad-CAM needs gradients at the target layers
+    layers = loaded.plugin.gradcam_target_layers(model)
+    size = loaded.data_config.image_size
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[dict[str, Any]] = []
+    used_stems: dict[str, int] = {}
+    reporter.stage("explaining", len(images) * len(wanted))
+    with GradCAM(model=model, target_layers=layers) as cam:
+        for path in images:
+            path = Path(path)
+            try:
+                gray = load_resized(path, size)
+            except ImageReadError as exc:
+                raise UserError(f"cannot read image {path}: {exc}") from exc
+            stem = path.stem
+            if stem in used_stems:  # same file name in two folders
+                used_stems[stem] += 1
+                stem = f"{stem}-{used_stems[stem]}"
+            else:
+                used_stems[stem] = 0
+            x = prepare_batch(torch.from_numpy(gray)[None, None], loaded.data_config, loaded.device)
+            with torch.no_grad():
+                probs = torch.sigmoid(model(x).float())[0].cpu().numpy()
+            rgb = np.repeat(gray[..., None].astype(np.float32) / 255.0, 3, axis=2)
+            for name in wanted:
+                j = loaded.classes.index(name)
+                heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(j)])[0]
+                overlay = show_cam_on_image(rgb, heat, use_rgb=True, image_weight=0.6)
+                fig, ax = plt.subplots(figsize=(4, 4.3))
+                ax.imshow(overlay)
+                ax.set_axis_off()
+                ax.set_title(f"{name}: p={probs[j]:.2f}", fontsize=10)
+                target = out / f"{stem}__{slug(name)}.png"
+                save_figure(target, fig, dpi=100)
+                written.append({"image": str(path), "class": name, "probability": float(probs[j]),
+                                "png": str(target)})
+                reporter.advance()
+    reporter.done()
+    return written

@@ -1,0 +1,205 @@
+"""Using a trained run: ``evaluate`` (metrics + plots on a labelled set) and ``predict`` (probabilities).
+
+Both read ``RUN/best.pt`` (tensors and plain values only, loaded with ``weights_only=True``),
+rebuild the model through its plugin and decode images on the fly in DataLoader workers.
+Images that cannot be read never stop a job: ``predict`` writes them with an ``error`` column,
+``evaluate`` leaves them out and counts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .data import (
+    PATH_COLUMN,
+    check_choice,
+    UNCERTAIN_POLICIES,
+    VIEW_CHOICES,
+    load_image_table,
+    read_csv,
+    to_targets,
+)
+from .errors import UserError, missing_column, missing_file
+from .images import ImageReadError, find_images, load_resized
+from .io import write_csv, write_json
+from .metrics import full_report
+from .plugins import ClassifierPlugin, DataConfig, load_plugin
+from .runtime import NullReporter, Reporter, resolve_device
+from .training import CHECKPOINT_FORMAT
+from .transforms import prepare_batch
+
+
+@dataclass
+class LoadedRun:
+    plugin: ClassifierPlugin
+    model: nn.Module
+    arch: str
+    classes: list[str]
+    data_config: DataConfig
+    thresholds: list[float]
+    meta: dict[str, Any]
+    device: torch.device
+
+
+def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
+    run = Path(run)
+    path = run / "best.pt" if run.is_dir() else run
+    if not path.is_file():
+        raise UserError(f"no trained model in {run} (best.pt missing); train one with `radtool classify train`")
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"cannot read checkpoint {path}: {type(exc).__name__}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a radtool-vision checkpoint")
+    plugin = load_plugin(meta["plugin"])
+    classes = list(meta["classes"])
+    model = plugin.create_model(meta["arch"], len(classes), pretrained=False)
+    model.load_state_dict(meta["model"])
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return LoadedRun(
+        plugin=plugin,
+        model=model,
+        arch=meta["arch"],
+        classes=classes,
+        data_config=DataConfig.from_dict(meta["data_config"]),
+        thresholds=[float(t) for t in meta["thresholds"]],
+        meta={k: v for k, v in meta.items() if k != "model"},
+        device=dev,
+    )
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Decodes and resizes images one by one; unreadable ones come back with an error string."""
+
+    def __init__(self, paths: list[Path], size: int):
+        self.paths = paths
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            arr = load_resized(self.paths[i], self.size)
+            return torch.from_numpy(arr).unsqueeze(0), i, ""
+        except ImageReadError as exc:
+            return torch.zeros(1, self.size, self.size, dtype=torch.uint8), i, str(exc) or "unreadable image"
+
+
+@torch.no_grad()
+def predict_probs(
+    loaded: LoadedRun, paths: list[Path], batch_size: int = 16, workers: int = 2,
+    reporter: Reporter | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """(N, C) probabilities (NaN rows for unreadable images) and one error string per image."""
+    reporter = reporter or NullReporter()
+    dataset = ImageFiles(paths, loaded.data_config.image_size)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+        pin_memory=loaded.device.type == "cuda",
+    )
+    probs = np.full((len(paths), len(loaded.classes)), np.nan, dtype=np.float32)
+    errors = [""] * len(paths)
+    cuda = loaded.device.type == "cuda"
+    reporter.stage("predicting", len(paths))
+    for images, idx, errs in loader:
+        idx = idx.numpy()
+        ok = np.array([not e for e in errs], dtype=bool)
+        for i, e in zip(idx, errs):
+            errors[i] = e
+        if ok.any():
+            x = prepare_batch(images[torch.from_numpy(ok)], loaded.data_config, loaded.device, channels_last=cuda)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                logits = loaded.model(x)
+            probs[idx[ok]] = torch.sigmoid(logits.float()).cpu().numpy()
+        reporter.advance(len(idx))
+    reporter.done()
+    return probs, errors
+
+
+def predict(
+    run: Path, data: Path, out: Path, image_root: Path | None = None, device: str = "auto",
+    batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Write ``out`` (CSV): Path, one probability column per class, error."""
+    data = Path(data)
+    if data.is_dir():
+        root = Path(image_root) if image_root else data
+        files = find_images(data)
+        if not files:
+            raise UserError(f"no image files (.png, .jpg, .jpeg, .dcm) under {data}")
+        rel = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in files]
+    elif data.is_file():
+        header, rows = read_csv(data, "image list")
+        if PATH_COLUMN not in header:
+            raise missing_column(PATH_COLUMN, header, data)
+        root = Path(image_root) if image_root else data.parent
+        if not root.is_dir():
+            raise missing_file(root, "image root folder")
+        rel = [r[PATH_COLUMN] for r in rows if r[PATH_COLUMN]]
+        if not rel:
+            raise UserError(f"{data} lists no images")
+    else:
+        raise missing_file(data, "--data CSV or folder")
+    if batch_size < 1 or workers < 0:
+        raise UserError("--batch-size must be at least 1 and --workers at least 0")
+    loaded = load_run(run, device)
+    probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter)
+    header = [PATH_COLUMN, *loaded.classes, "error"]
+    rows = (
+        [path, *(None if np.isnan(v) else round(float(v), 6) for v in row), err]
+        for path, row, err in zip(rel, probs, errors)
+    )
+    write_csv(out, header, rows)
+    return {"n_images": len(rel), "n_errors": sum(1 for e in errors if e), "out": str(out),
+            "classes": loaded.classes}
+
+
+def evaluate(
+    run: Path, data: Path, out: Path, image_root: Path | None = None, image_index: Path | None = None,
+    id_column: str | None = None, views: str | None = None, uncertain: str | None = None,
+    device: str = "auto", batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Metrics at 0.5 and at the validation-chosen thresholds, ROC and confusion PNGs, predictions."""
+    from .plots import confusion_matrices, roc_curves
+
+    loaded = load_run(run, device)
+    views = check_choice(views or loaded.meta.get("views", "frontal"), VIEW_CHOICES, "--views")
+    uncertain = check_choice(uncertain or loaded.meta.get("uncertain", "ignore"), UNCERTAIN_POLICIES, "--uncertain")
+    table = load_image_table(data, image_root, image_index, id_column, views)
+    table.require(loaded.classes)
+    targets = to_targets(table.labels(loaded.classes), uncertain)
+    probs, errors = predict_probs(loaded, table.paths, batch_size, workers, reporter)
+    ok = np.array([not e for e in errors], dtype=bool)
+    if not ok.any():
+        raise UserError(f"none of the {len(errors)} images in {data} could be read")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = full_report(probs[ok], targets[ok], loaded.classes, loaded.thresholds, "evaluation")
+    report.update({
+        "run": str(run),
+        "data": str(data),
+        "n_unreadable": int((~ok).sum()),
+        "uncertain": uncertain,
+        "views": views,
+    })
+    write_json(out / "metrics.json", report)
+    write_csv(
+        out / "predictions.csv",
+        [PATH_COLUMN, *loaded.classes, "error"],
+        ([p, *(None if np.isnan(v) else round(float(v), 6) for v in row), e]
+         for p, row, e in zip(table.rel_paths, probs, errors)),
+    )
+    roc_curves(probs[ok], targets[ok], loaded.classes, out)
+    confusion_matrices({k: report[k] for k in ("at_0.5", "at_val_best")}, loaded.classes, out)
+    return report

@@ -1,0 +1,152 @@
+"""Plain-data records of parsed sentences and reports, in the RadGraph JSON layout, and their graphs.
+
+A *sentence record* is what the corpus path memoizes per distinct sentence; a *report record* is
+what ``graphs.jsonl`` holds per report::
+
+    {"id": "CXR1", "text": "...tokens joined by spaces...",
+     "sections": [{"name": "FINDINGS", "start_ix": 0, "end_ix": 41}],
+     "entities": {"1": {"tokens": "effusion", "label": "Observation::definitely absent",
+                        "start_ix": 7, "end_ix": 7, "relations": [["located_at", "2"]]}},
+     "labels": {"Pleural Effusion": 0, ...}, "verbs": [...], "noun_phrases": [...]}
+
+``start_ix``/``end_ix`` are inclusive token indices into ``text.split(" ")``, as in RadGraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+from spacy.tokens import Doc, Span
+
+from ..schemas import Schema
+from .labels import aggregate, sentence_mentions
+
+_DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "any", "no", "some"}
+
+
+def _noun_phrase(chunk: Span) -> str | None:
+    words = [t.lower_ for t in chunk if not t.is_punct and t.lower_ not in _DETERMINERS and not t.like_num]
+    words = [w for w in words if w != "xxxx"]
+    return " ".join(words) if words else None
+
+
+def span_record(span: Span | Doc) -> dict:
+    """Entities, relations, verbs and noun phrases of one sentence (or any span), indices local to it."""
+    doc = span.doc if isinstance(span, Span) else span
+    start, end = (span.start, span.end) if isinstance(span, Span) else (0, len(doc))
+    ents = list(doc.ents)
+    index = {}
+    entities = []
+    for i, ent in enumerate(ents):
+        if ent.start >= start and ent.end <= end:
+            index[i] = len(entities)
+            entities.append(
+                {
+                    "tokens": ent.text,
+                    "type": ent.label_,
+                    "kind": ent._.kind,
+                    "certainty": ent._.certainty or "definitely present",
+                    "concepts": list(ent._.concepts),
+                    "start_ix": ent.start - start,
+                    "end_ix": ent.end - 1 - start,
+                }
+            )
+    relations = [
+        [rel, index[h], index[t]] for rel, h, t in (doc._.relations or []) if h in index and t in index
+    ]
+    tokens = [t.text for t in doc[start:end]]
+    verbs = [t.lemma_.lower() for t in doc[start:end] if t.pos_ == "VERB"]
+    noun_phrases = []
+    if doc.has_annotation("DEP"):
+        for chunk in doc.noun_chunks:
+            if chunk.start >= start and chunk.end <= end:
+                phrase = _noun_phrase(chunk)
+                if phrase:
+                    noun_phrases.append(phrase)
+    return {"tokens": tokens, "entities": entities, "relations": relations, "verbs": verbs, "noun_phrases": noun_phrases}
+
+
+def radgraph_label(entity: dict) -> str:
+    return f"{entity['type']}::{entity['certainty']}"
+
+
+def assemble(report_id: str, sentences: Iterable[tuple[str, dict]], schema: Schema, sections: frozenset[str] | None = None) -> dict:
+    """One report record from ``(section, sentence_record)`` pairs in order."""
+    tokens: list[str] = []
+    entities: dict[str, dict] = {}
+    section_spans: list[dict] = []
+    label_rows = []
+    verbs: list[str] = []
+    noun_phrases: list[str] = []
+    for section, record in sentences:
+        offset = len(tokens)
+        if record["tokens"]:
+            if section_spans and section_spans[-1]["name"] == section:
+                section_spans[-1]["end_ix"] = offset + len(record["tokens"]) - 1
+            else:
+                section_spans.append({"name": section, "start_ix": offset, "end_ix": offset + len(record["tokens"]) - 1})
+        tokens.extend(t.replace(" ", "_") for t in record["tokens"])
+        ids = []
+        for ent in record["entities"]:
+            key = str(len(entities) + 1)
+            ids.append(key)
+            entities[key] = {
+                "tokens": ent["tokens"],
+                "label": radgraph_label(ent),
+                "start_ix": ent["start_ix"] + offset,
+                "end_ix": ent["end_ix"] + offset,
+                "relations": [],
+                "section": section,
+                "concepts": ent["concepts"],
+            }
+        for rel, head, tail in record["relations"]:
+            entities[ids[head]]["relations"].append([rel, ids[tail]])
+        values, abnormal = sentence_mentions(record["entities"], record["relations"], schema)
+        label_rows.append((section, values, abnormal))
+        verbs.extend(record["verbs"])
+        noun_phrases.extend(record["noun_phrases"])
+    return {
+        "id": report_id,
+        "text": " ".join(tokens),
+        "sections": section_spans,
+        "entities": entities,
+        "labels": aggregate(label_rows, schema, sections),
+        "verbs": verbs,
+        "noun_phrases": noun_phrases,
+        "data_source": None,
+        "data_split": "inference",
+    }
+
+
+def to_networkx(record: dict) -> nx.DiGraph:
+    """A report record as a DiGraph: a node per entity, an edge per relation (attribute ``relation``)."""
+    graph = nx.DiGraph(id=record.get("id"))
+    for key, ent in record["entities"].items():
+        kind, _, certainty = ent["label"].partition("::")
+        graph.add_node(
+            key, tokens=ent["tokens"], label=ent["label"], type=kind, certainty=certainty,
+            start_ix=ent["start_ix"], end_ix=ent["end_ix"], section=ent.get("section", ""),
+        )
+    for key, ent in record["entities"].items():
+        for rel, target in ent["relations"]:
+            graph.add_edge(key, target, relation=rel)
+    return graph
+
+
+def doc_record(doc: Doc, schema: Schema, report_id: str = "") -> dict:
+    rows = [(sent._.section, span_record(sent)) for sent in doc.sents]
+    return assemble(report_id, rows, schema)
+
+
+def install_extensions() -> None:
+    if not Doc.has_extension("radgraph"):
+        Doc.set_extension("radgraph", getter=lambda doc: doc_record(doc, _doc_schema(doc)))
+    if not Doc.has_extension("graph"):
+        Doc.set_extension("graph", getter=lambda doc: to_networkx(doc._.radgraph))
+
+
+def _doc_schema(doc: Doc) -> Schema:
+    from ..schemas import load_schema
+
+    return load_schema(doc.user_data.get("radtool_schema", "chexpert"))
