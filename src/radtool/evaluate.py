@@ -76,9 +76,12 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 
 def evaluate(pred: str | Path, gold: str | Path, positive: set[int] | frozenset[int] = frozenset({1}), id_col: str | None = None,
-             ids: set[str] | None = None, exclude: set[str] | None = None) -> dict:
-    """Scores per observation that both files share, plus micro and macro averages over the findings
-    (No Finding is scored but left out of the averages)."""
+             ids: set[str] | None = None, exclude: set[str] | None = None, include_empty: bool = False) -> dict:
+    """Scores per observation that both files share, plus micro and macro averages over the findings.
+
+    No Finding is scored but left out of the averages. So is an observation with no gold positive
+    among the evaluated reports (the gold standard does not annotate it), unless ``include_empty``;
+    ``not_averaged`` lists them."""
     p_table = _read(pred, id_col, "predictions")
     g_table = _read(gold, id_col, "gold")
     g_by = {canonical(c): c for c in g_table.columns}
@@ -102,7 +105,8 @@ def evaluate(pred: str | Path, gold: str | Path, positive: set[int] | frozenset[
             tn += not pv and not gv
         p, r, f = _prf(tp, fp, fn)
         per[pc] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
-    findings = {k: v for k, v in per.items() if canonical(k) != "nofinding"}
+    not_averaged = [k for k, v in per.items() if canonical(k) != "nofinding" and v["support"] == 0 and not include_empty]
+    findings = {k: v for k, v in per.items() if canonical(k) != "nofinding" and k not in not_averaged}
     tp = sum(v["tp"] for v in findings.values())
     fp = sum(v["fp"] for v in findings.values())
     fn = sum(v["fn"] for v in findings.values())
@@ -118,6 +122,7 @@ def evaluate(pred: str | Path, gold: str | Path, positive: set[int] | frozenset[
             "recall": sum(v["recall"] for v in findings.values()) / n,
             "f1": sum(v["f1"] for v in findings.values()) / n,
         },
+        "not_averaged": not_averaged,
         "unmatched_pred_columns": [c for c in p_table.columns if canonical(c) not in g_by],
         "unmatched_gold_columns": [c for c in g_table.columns if canonical(c) not in {canonical(x) for x in p_table.columns}],
     }

@@ -7,7 +7,7 @@ are planted where a radiologist would look for them, exaggerated so a tiny netwo
 * Pleural Effusion: the lower part of one lung filled in (bright, flat upper edge);
 * Pneumothorax: a very dark, texture-free band along the outer edge of one lung;
 * Pneumonia: one or two bright fluffy blobs inside a lung;
-* Cardiomegaly: a heart about 60 % wider;
+* Cardiomegaly: a heart about 75 % wider;
 * No Finding: none of the above.
 
 Files are written in the CheXpert layout (``train/patient00001/study1/view1_frontal.png``) with a
@@ -24,6 +24,8 @@ import numpy as np
 
 FINDINGS = ("Pleural Effusion", "Pneumothorax", "Pneumonia", "Cardiomegaly")
 CLASSES = (*FINDINGS, "No Finding")
+# classes of the shared trained run: all of them also appear in shared/data/cxr-images/labels.csv
+RUN_CLASSES = ("No Finding", "Pneumonia", "Pneumothorax", "Cardiomegaly")
 
 
 def _ellipse(yy, xx, cy, cx, ry, rx):
@@ -45,7 +47,7 @@ def radiograph(findings: dict[str, bool], size: int = 96, rng: np.random.Generat
     ribs = 0.05 * np.sin(yy * size * 0.55 + rng.uniform(0, 6.3))
     in_lungs = lungs[0][0] | lungs[1][0]
     img[in_lungs] += ribs[in_lungs]
-    width = 0.13 * (1.6 if findings.get("Cardiomegaly") else 1.0)
+    width = 0.13 * (1.75 if findings.get("Cardiomegaly") else 1.0)
     img[_ellipse(yy, xx, 0.64 + j(), 0.54 + j(), 0.12, width)] = 0.72
     if findings.get("Pleural Effusion"):
         lung, _ = lungs[rng.integers(2)]

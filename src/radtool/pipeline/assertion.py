@@ -14,6 +14,8 @@ How ConText categories map (docs/label-policy.md has an example sentence per rul
 """
 
 
+import warnings
+
 from loguru import logger
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -37,6 +39,8 @@ def silence_pyrush() -> None:
 
 def build_context(nlp: Language, name: str = "radtool_context"):
     silence_pyrush()
+    # ConText's pattern matcher is empty (all our rules are literals); spaCy warns on every call
+    warnings.filterwarnings("ignore", message=r".*\[W036\].*")
     from medspacy.context import ConText, ConTextRule
 
     context = ConText(

@@ -1,0 +1,82 @@
+"""Get report records for analysis: from a ``radtool parse`` folder (reused as is) or by parsing reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError, missing_file
+
+
+@dataclass
+class Corpus:
+    records: list[dict]
+    id_col: str  # name of the id column for outputs
+    columns: list[str]  # label columns, in labels.csv order
+    source: str  # "parse-dir" or "parsed"
+    parse_dir: Path | None = None
+
+
+def is_parse_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "graphs.jsonl").is_file()
+
+
+def read_records(graphs: Path) -> list[dict]:
+    records = []
+    with graphs.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise UserError(f"{graphs}: line {n} is not JSON ({exc}); re-run radtool parse") from exc
+            if not isinstance(record, dict) or "entities" not in record or "id" not in record:
+                raise UserError(f"{graphs}: line {n} is not a radtool report record; re-run radtool parse")
+            records.append(record)
+    return records
+
+
+def _label_header(parse_dir: Path) -> tuple[str | None, list[str]]:
+    labels = parse_dir / "labels.csv"
+    if not labels.is_file():
+        return None, []
+    with labels.open(encoding="utf-8-sig", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    return (header[0], header[1:]) if header else (None, [])
+
+
+def load_parse_dir(parse_dir: Path) -> Corpus:
+    parse_dir = Path(parse_dir)
+    if not parse_dir.exists():
+        raise missing_file(parse_dir, "parse folder")
+    if not is_parse_dir(parse_dir):
+        raise UserError(f"{parse_dir} is not a radtool parse folder (no graphs.jsonl); run radtool parse first")
+    records = read_records(parse_dir / "graphs.jsonl")
+    id_col, columns = _label_header(parse_dir)
+    if not columns and records:
+        columns = list(records[0].get("labels", {}))
+    return Corpus(records, id_col or "report_id", columns, "parse-dir", parse_dir)
+
+
+def load_corpus(input_path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None,
+                schema: str = "chexpert", progress=None) -> Corpus:
+    """Records of a parse folder (``graphs.jsonl`` inside; nothing is parsed again) or of a reports
+    file/folder, parsed in process with ``schema``."""
+    path = Path(input_path)
+    if not path.exists():
+        raise missing_file(path, "input")
+    if is_parse_dir(path):
+        return load_parse_dir(path)
+    if path.is_file() and path.name == "graphs.jsonl":
+        return load_parse_dir(path.parent)
+    from ..io import read_reports
+    from ..parse import ReportParser
+    from ..schemas import load_schema
+
+    schema_obj = load_schema(schema)
+    reports, id_name = read_reports(path, id_col, text_cols)
+    records = ReportParser(schema=schema).parse(reports, progress=progress)
+    return Corpus(records, id_name, list(schema_obj.columns), "parsed")

@@ -1,0 +1,1 @@
+"""Optional parsing backends (the default spaCy pipeline needs none of them)."""

@@ -1,0 +1,60 @@
+"""``radtool evaluate``: precision, recall, F1 and support per observation against a gold file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import UserError
+from ..evaluate import evaluate
+from ..io import write_json
+from ._common import console, handle_errors
+
+
+def _positive(value: str) -> frozenset[int]:
+    try:
+        out = frozenset(int(v) for v in value.split(",") if v.strip())
+    except ValueError as exc:
+        raise UserError(f"--positive must list label values such as 1 or 1,-1, not {value!r}") from exc
+    if not out or not out <= {1, 0, -1}:
+        raise UserError(f"--positive must list values among 1, 0, -1, not {value!r}")
+    return out
+
+
+def _ids(path: Path | None) -> set[str] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise UserError(f"ids file not found: {path}")
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    @handle_errors
+    def evaluate_cli(
+        pred: Path = typer.Option(..., "--pred", help="Predicted labels.csv (radtool parse output or CheXpert layout)."),
+        gold: Path = typer.Option(..., "--gold", help="Gold labels CSV."),
+        positive: str = typer.Option("1", "--positive", help="Label values counted as positive: 1, or 1,-1 to count uncertain as positive."),
+        id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column in both files (default: report_id/id/first column)."),
+        ids: Optional[Path] = typer.Option(None, "--ids", help="Evaluate only the ids listed in this file (one per line)."),
+        include_empty: bool = typer.Option(False, "--include-empty", help="Keep observations with no gold positives in the micro/macro averages."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the scores as JSON here."),
+    ) -> None:
+        """Per-observation precision, recall, F1 and support, micro and macro averaged."""
+        result = evaluate(pred, gold, positive=_positive(positive), id_col=id_col, ids=_ids(ids), include_empty=include_empty)
+        table = Table(title=f"{result['reports']} reports, positive = {','.join(map(str, result['positive']))}")
+        for col in ("observation", "precision", "recall", "F1", "support", "FP", "FN"):
+            table.add_column(col, justify="left" if col == "observation" else "right")
+        for name, s in result["observations"].items():
+            note = " (no gold positives; not averaged)" if name in result["not_averaged"] else ""
+            table.add_row(name + note, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]), str(s["fp"]), str(s["fn"]))
+        for avg in ("micro", "macro"):
+            s = result[avg]
+            table.add_row(f"[bold]{avg}[/]", f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"[bold]{s['f1']:.3f}[/]", str(s.get("support", "")), "", "")
+        console.print(table)
+        if out:
+            write_json(out, result)
