@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench eval clean
 
 $(STAMP): pyproject.toml plugins/vision/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/eval_openi.py
 	$(BIN)/python benchmarks/bench_parse.py
 	@if [ -f benchmarks/bench_similarity.py ]; then $(BIN)/python benchmarks/bench_similarity.py; fi
 	@if [ -f benchmarks/bench_vision.py ]; then $(BIN)/python benchmarks/bench_vision.py; fi
 
 clean:
 	rm -rf out .pytest_cache
+
+eval: $(STAMP)
+	$(BIN)/python benchmarks/eval_openi.py

@@ -5,9 +5,9 @@
 
 Per plugin it times full training steps (uint8 batch -> on-device augmentation and
 normalisation -> forward, masked BCE, backward, AdamW) and inference steps (no grad) on random
-images. It then runs the real ``train`` on a synthetic on-disk set twice over (epoch 1 fills the
-uint8 memmap cache, epoch 2 is fed from it) and sets the cached epoch's images/s against the same
-model's step throughput on random tensors in the same process: close figures mean the input
+images. It then decodes a synthetic on-disk set into the uint8 memmap cache (timed), runs the real
+``train`` fed from that cache and sets its best epoch's images/s against the same model's step
+throughput on random tensors in the same process: close figures mean the input
 pipeline keeps up with the model. Prints figures only; nothing here is asserted.
 """
 
@@ -46,8 +46,8 @@ def _sync(device: torch.device) -> None:
 
 
 def model_throughput(plugin_name: str, arch: str, size: int, batch: int, steps: int, device: torch.device,
-                     n_classes: int = 4) -> tuple[float, float]:
-    """(training images/s, inference images/s) on random uint8 images."""
+                     n_classes: int = 4, repeats: int = 3) -> tuple[float, float]:
+    """(training images/s, inference images/s) on random uint8 images, best of ``repeats`` timings."""
     plugin = load_plugin(plugin_name)
     torch.manual_seed(0)
     model = plugin.create_model(arch, n_classes, pretrained=False).to(device)
@@ -78,20 +78,26 @@ def model_throughput(plugin_name: str, arch: str, size: int, batch: int, steps: 
     rates = []
     for step, mode in ((train_step, "train"), (infer_step, "eval")):
         getattr(model, mode)()
-        for _ in range(2):  # warm-up (allocator, cudnn autotune, lazy init)
-            step()
-        _sync(device)
         t0 = time.perf_counter()
-        for _ in range(steps):
+        for i in range(20):  # warm-up: allocator, oneDNN/cuDNN kernel selection, lazy init
             step()
-        _sync(device)
-        rates.append(batch * steps / (time.perf_counter() - t0))
+            if i >= 2 and time.perf_counter() - t0 > 1.0:
+                break
+        best = 0.0
+        for _ in range(repeats):  # best of a few: the figure is what the code can do, not the noise
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            _sync(device)
+            best = max(best, batch * steps / (time.perf_counter() - t0))
+        rates.append(best)
     return rates[0], rates[1]
 
 
 def pipeline_check(plugin_name: str, arch: str, size: int, batch: int, n_images: int, device: str,
                    workers: int) -> tuple[float, float, float]:
-    """(epoch-1 images/s incl. decoding into the cache, epoch-2 images/s from the cache, random-tensor images/s)."""
+    """(images/s decoding into the cache, training images/s fed from the cache, same on random tensors)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "vision"))
     from synthetic import CLASSES, make_dataset
 
@@ -100,19 +106,23 @@ def pipeline_check(plugin_name: str, arch: str, size: int, batch: int, n_images:
         n_patients = n_images // 2 + 1
         data = make_dataset(tmp / "data", n_patients, size=max(size, 64) * 2, seed=0, images_per_patient=(2, 2))
         run = tmp / "run"
+        from radtool_vision.cache import load_or_build
+        from radtool_vision.data import load_image_table
+
+        paths = load_image_table(data.csv, data.root).paths
         t0 = time.perf_counter()
+        load_or_build(paths, size, tmp / "decode-only", workers)  # train builds its own per-split caches
+        decode_rate = len(paths) / (time.perf_counter() - t0)
         train(TrainConfig(
             plugin=plugin_name, arch=arch, data=data.csv, image_root=data.root, out=run, classes=list(CLASSES),
-            val_fraction=0.1, image_size=size, epochs=2, batch_size=batch, pretrained=False, device=device,
+            val_fraction=0.1, image_size=size, epochs=3, batch_size=batch, pretrained=False, device=device,
             workers=workers, patience=5,
         ))
-        wall = time.perf_counter() - t0
         rows = list(csv.DictReader(open(run / "history.csv")))
-        epoch1, epoch2 = float(rows[0]["train_images_per_s"]), float(rows[1]["train_images_per_s"])
-        print(f"  (whole train command incl. caching and validation: {wall:.1f}s for 2 epochs)")
+        cached = max(float(r["train_images_per_s"]) for r in rows)
         dev = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
         random_rate, _ = model_throughput(plugin_name, arch, size, batch, 10, dev, len(CLASSES))
-        return epoch1, epoch2, random_rate
+        return decode_rate, cached, random_rate
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -155,11 +165,11 @@ def main(argv: list[str] | None = None) -> None:
         n_images = args.pipeline_images or (2048 if cuda else 256)
         print(f"\ninput pipeline check: convnext/{arch} at {size}px, real `train` on {n_images} synthetic PNGs "
               f"({2 * max(size, 64)}px on disk), batch {batch}")
-        e1, e2, rnd = pipeline_check("convnext", arch, size, batch, n_images, device.type, workers=4 if cuda else 2)
-        print(f"  epoch 1 (decode + fill cache) train img/s: {e1:.1f}")
-        print(f"  epoch 2 (fed from uint8 memmap cache) train img/s: {e2:.1f}")
-        print(f"  same model on random tensors     train img/s: {rnd:.1f}")
-        print(f"  cached pipeline reaches {100 * e2 / rnd:.0f}% of the model-only throughput")
+        dec, cached, rnd = pipeline_check("convnext", arch, size, batch, n_images, device.type, workers=4 if cuda else 2)
+        print(f"  decode + resize into the uint8 cache (once):   {dec:10.1f} img/s")
+        print(f"  training fed from the memmap cache (best epoch): {cached:8.1f} img/s")
+        print(f"  same model, random tensors, same process:       {rnd:9.1f} img/s")
+        print(f"  the cached pipeline reaches {100 * cached / rnd:.0f}% of the model-only training throughput")
 
 
 if __name__ == "__main__":

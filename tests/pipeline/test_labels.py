@@ -43,6 +43,6 @@ def test_chestxray14_columns(nlp14):
     assert list(labels)[-1] == "No Finding"
 
 
-def test_nodule_explained_by_granuloma_does_not_count(nlp14):
-    labels = nlp14("Nodular densities consistent with chronic granulomatous disease.")._.labels
+def test_nodule_explained_by_nipple_shadow_does_not_count(nlp14):
+    labels = nlp14("Nodules in both lung bases consistent with nipple shadows.")._.labels
     assert labels["Nodule"] is None

@@ -1,0 +1,125 @@
+"""``radtool resolve``: replace uncertain labels (-1) by a policy; keep, U-Ones, U-Zeros, or the
+similarity-weighted vote of the most similar reports, with the provenance of every change."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import UserError
+from ..io import write_csv, write_json
+from ._common import console, handle_errors
+
+
+def _cell(value: float) -> str:
+    return "" if math.isnan(value) else str(int(value))
+
+
+def _read_labels(parse_dir: Path) -> tuple[str, list[str], list[str], list[dict]]:
+    path = parse_dir / "labels.csv"
+    if not path.is_file():
+        raise UserError(f"{parse_dir} has no labels.csv; run radtool parse first")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        if len(header) < 2:
+            raise UserError(f"{path} has no label columns")
+        rows = list(reader)
+    return header[0], header[1:], [r[header[0]] for r in rows], rows
+
+
+def _write_labels(path: Path, id_col: str, ids: list[str], columns: list[str], matrix) -> None:
+    write_csv(path, [id_col, *columns], ([rid, *(_cell(v) for v in row)] for rid, row in zip(ids, matrix.tolist())))
+
+
+def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10, features: list[str] | None = None,
+            gold: Path | None = None) -> dict:
+    """Write ``labels.csv`` (resolved by ``policy``) and ``provenance.csv`` to ``out``; with ``gold``, also
+    every policy's labels under ``out/policies/`` and their scores against the gold (returned and in resolve.json)."""
+    from ..analysis.corpus import load_parse_dir
+    from ..analysis.features import parse_families
+    from ..analysis.resolve import POLICIES, apply_policy, label_matrix, policy_name, resolve_similarity
+    from ..analysis.similarity import SimilarityIndex
+
+    parse_dir = Path(parse_dir)
+    policy = policy_name(policy)
+    families = parse_families(features)
+    if k < 1:
+        raise UserError(f"--k must be at least 1, not {k}")
+    if gold is not None and not Path(gold).is_file():
+        raise UserError(f"gold file not found: {gold}")
+    corpus = load_parse_dir(parse_dir)
+    id_col, columns, ids, rows = _read_labels(parse_dir)
+    if ids != [r["id"] for r in corpus.records]:
+        raise UserError(f"{parse_dir}: labels.csv and graphs.jsonl list different reports; re-run radtool parse")
+    labels = label_matrix(rows, columns)
+    index = SimilarityIndex.from_records(corpus.records, families)
+    resolutions = resolve_similarity(index, labels, columns, k=k)
+    results = {p: apply_policy(labels, p, columns, resolutions) for p in POLICIES}
+    _write_labels(out / "labels.csv", id_col, ids, columns, results[policy])
+
+    header = [id_col, "observation", "old_value", "new_value", "policy", "vote", "neighbor_ids", "weights"]
+    col_index = {c: j for j, c in enumerate(columns)}
+    if policy == "similarity":
+        prov = ([ids[r.row], r.column, r.old, r.new, policy, "" if r.vote is None else f"{r.vote:.4f}",
+                 ";".join(ids[j] for j in r.neighbors), ";".join(f"{w:.4f}" for w in r.weights)] for r in resolutions)
+    else:
+        prov = ([ids[r.row], r.column, -1, _cell(results[policy][r.row, col_index[r.column]]), policy, "", "", ""] for r in resolutions)
+    write_csv(out / "provenance.csv", header, prov)
+    changed = sum(1 for r in resolutions if r.new != -1)
+    summary = {
+        "parse_dir": str(parse_dir), "policy": policy, "k": k, "families": list(families), "reports": len(ids),
+        "uncertain_labels": len(resolutions), "resolved_by_similarity": changed,
+        "similarity_to_1": sum(1 for r in resolutions if r.new == 1), "similarity_to_0": sum(1 for r in resolutions if r.new == 0),
+        "outputs": ["labels.csv", "provenance.csv", "resolve.json"],
+    }
+    if gold is not None:
+        from ..evaluate import evaluate
+
+        scores = {}
+        for p in POLICIES:
+            path = out / "policies" / f"labels_{p}.csv"
+            _write_labels(path, id_col, ids, columns, results[p])
+            r = evaluate(path, gold, positive={1})
+            scores[p] = {"micro_f1": r["micro"]["f1"], "macro_f1": r["macro"]["f1"], "micro_precision": r["micro"]["precision"],
+                         "micro_recall": r["micro"]["recall"], "macro_precision": r["macro"]["precision"],
+                         "macro_recall": r["macro"]["recall"], "reports": r["reports"], "not_averaged": r["not_averaged"]}
+        summary["gold"] = str(gold)
+        summary["scores"] = scores
+        summary["outputs"].append("policies/")
+    write_json(out / "resolve.json", summary)
+    return summary
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("resolve")
+    @handle_errors
+    def resolve_cli(
+        parse_dir: Path = typer.Argument(..., help="A radtool parse output folder (labels.csv + graphs.jsonl).", show_default=False),
+        out: Path = typer.Option(Path("radtool-resolved"), "--out", "-o", help="Output folder."),
+        policy: str = typer.Option("similarity", "--policy", help="keep (-1 stays), u_ones (-1 → 1), u_zeros (-1 → 0), or similarity (vote of the k most similar reports)."),
+        k: int = typer.Option(10, "--k", help="Reports that vote on each uncertain label (similarity policy)."),
+        features: Optional[list[str]] = typer.Option(None, "--features", help="Feature families for the similarity (default noun_phrases, verbs, entities)."),
+        gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels CSV: score every policy side by side (positive = 1; -1 counts as negative)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables."),
+    ) -> None:
+        """Resolve uncertain labels (-1) by a policy and record where each resolved value came from."""
+        summary = resolve(parse_dir, out, policy=policy, k=k, features=features, gold=gold)
+        if quiet:
+            return
+        console.print(f"{summary['uncertain_labels']} uncertain labels in {summary['reports']} reports; similarity vote: "
+                      f"{summary['similarity_to_1']} → 1, {summary['similarity_to_0']} → 0, "
+                      f"{summary['uncertain_labels'] - summary['resolved_by_similarity']} left -1 (no certain neighbour). "
+                      f"labels.csv uses policy {summary['policy']} → {out}")
+        if "scores" in summary:
+            table = Table(title=f"policies against {summary['gold']} ({next(iter(summary['scores'].values()))['reports']} reports, positive = 1)", title_justify="left")
+            for col in ("policy", "micro-F1", "macro-F1", "micro-P", "micro-R", "macro-P", "macro-R"):
+                table.add_column(col, justify="left" if col == "policy" else "right")
+            for p, s in summary["scores"].items():
+                table.add_row(p, *(f"{s[key]:.3f}" for key in ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "macro_precision", "macro_recall")))
+            console.print(table)

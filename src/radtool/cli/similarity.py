@@ -1,0 +1,163 @@
+"""``radtool similarity``: how alike reports are over noun phrases, verbs and entities; top-k neighbours,
+an all-pairs matrix for small corpora, near-duplicates, and a histogram of top-1 similarities."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..errors import UserError
+from ..io import write_csv, write_json
+from ._common import console, handle_errors, progress_bar
+
+MATRIX_LIMIT = 5000
+
+
+def _fmt(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _fuzzy_threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if 0 < value <= 1:
+        value *= 100  # accept 0.9 as 90
+    if not 0 < value <= 100:
+        raise UserError(f"--fuzzy must be a rapidfuzz ratio between 1 and 100 (e.g. 90), not {value}")
+    return value
+
+
+def similarity(input_path: Path, out: Path, features: list[str] | None = None, top_k: int | None = 10, matrix: bool = False,
+               fuzzy: float | None = None, dup_threshold: float = 0.9, id_col: str | None = None, text_cols: list[str] | None = None,
+               schema: str = "chexpert", memory_mb: float = 256, show_progress: bool = False) -> dict:
+    """Write ``neighbors.csv`` (top-k), ``matrix.csv`` (if ``matrix``), ``near_duplicates.csv``,
+    ``top1_similarity.png`` and ``similarity.json`` (the summary, also returned) to ``out``."""
+    from ..analysis.corpus import load_corpus
+    from ..analysis.features import parse_families
+    from ..analysis.similarity import SimilarityIndex, top_k_neighbors
+
+    families = parse_families(features)
+    fuzzy = _fuzzy_threshold(fuzzy)
+    if top_k is not None and top_k < 1:
+        raise UserError(f"--top-k must be at least 1, not {top_k}")
+    if not 0 <= dup_threshold <= 1:
+        raise UserError(f"--dup-threshold must be between 0 and 1, not {dup_threshold}")
+    corpus = load_corpus(input_path, id_col, text_cols, schema)
+    n = len(corpus.records)
+    if n < 2:
+        raise UserError(f"{input_path} has {n} report(s); similarity needs at least 2")
+    if matrix and n > MATRIX_LIMIT:
+        raise UserError(f"--matrix is for corpora up to {MATRIX_LIMIT:,} reports ({n:,} here); use --top-k K without --matrix")
+    started = time.perf_counter()
+    index = SimilarityIndex.from_records(corpus.records, families, fuzzy=fuzzy)
+    index_seconds = time.perf_counter() - started
+    full = np.zeros((n, n), dtype=np.float32) if matrix else None
+    k = top_k or 10
+    if show_progress:
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task("scoring reports", total=n)
+            result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, progress=lambda m: bar.advance(task, m), matrix=full)
+    else:
+        result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full)
+    ids = corpus.id_col
+    outputs = []
+    if top_k is not None:
+        header = [ids, "neighbor_id", "rank", "similarity", *families]
+        rows = (
+            [index.ids[i], index.ids[j], rank + 1, _fmt(float(result.combined[i, rank])), *(_fmt(float(result.per_family[f][i, rank])) for f in families)]
+            for i in range(n) for rank, j in enumerate(result.index[i].tolist()) if j >= 0
+        )
+        write_csv(out / "neighbors.csv", header, rows)
+        outputs.append("neighbors.csv")
+    if full is not None:
+        write_csv(out / "matrix.csv", [ids, *index.ids], ([index.ids[i], *(f"{v:.4f}" for v in full[i].tolist())] for i in range(n)))
+        outputs.append("matrix.csv")
+    write_csv(out / "near_duplicates.csv", [ids, "duplicate_id", "similarity"],
+              ([index.ids[i], index.ids[j], f"{s:.4f}"] for i, j, s in result.duplicates))
+    outputs.append("near_duplicates.csv")
+    top1 = result.combined[:, 0]
+    _histogram(top1[~np.isnan(top1)], out / "top1_similarity.png", families, dup_threshold)
+    outputs.append("top1_similarity.png")
+    summary = {
+        "input": str(input_path),
+        "source": corpus.source,
+        "reports": n,
+        "families": list(families),
+        "fuzzy": fuzzy,
+        "vocabulary": {f: len(fam.vocab) for f, fam in index.families.items()},
+        "merged_by_fuzzy": {f: fam.merged for f, fam in index.families.items()},
+        "top_k": k,
+        "mean_pairwise_similarity": result.mean_pairwise,
+        "mean_top1_similarity": {"combined": float(np.nanmean(top1)),
+                                 **{f: float(np.nanmean(result.per_family[f][:, 0])) for f in families}},
+        "near_duplicate_threshold": dup_threshold,
+        "near_duplicate_pairs": result.duplicate_pairs,
+        "near_duplicate_pairs_written": len(result.duplicates),
+        "reports_in_near_duplicates": len({i for i, _j, _s in result.duplicates} | {j for _i, j, _s in result.duplicates}),
+        "seconds": {"index": round(index_seconds, 3), "neighbors": round(result.seconds, 3)},
+        "outputs": [*outputs, "similarity.json"],
+    }
+    write_json(out / "similarity.json", summary)
+    return summary
+
+
+def _histogram(values: np.ndarray, path: Path, families, dup_threshold: float) -> None:
+    from ..analysis.stats import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(values, bins=np.linspace(0, 1, 41), color="#4c72b0", edgecolor="white")
+    ax.axvline(dup_threshold, color="#d62728", linestyle="--", linewidth=1, label=f"near-duplicate threshold {dup_threshold:g}")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"similarity to the most similar other report ({' + '.join(families)})")
+    ax.set_ylabel("reports")
+    ax.set_title(f"Top-1 neighbour similarity ({len(values):,} reports)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("similarity")
+    @handle_errors
+    def similarity_cli(
+        input_path: Path = typer.Argument(..., help="A radtool parse folder (graphs.jsonl is reused) or reports: CSV/TSV, JSONL, or a folder of .txt files.", show_default=False),
+        out: Path = typer.Option(Path("radtool-similarity"), "--out", "-o", help="Output folder."),
+        features: Optional[list[str]] = typer.Option(None, "--features", help="Feature families: noun_phrases, verbs, entities (comma-separated or repeated; default all three)."),
+        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Write the K most similar reports of each report to neighbors.csv (default 10 unless --matrix)."),
+        matrix: bool = typer.Option(False, "--matrix", help=f"Write the all-pairs matrix.csv (corpora up to {MATRIX_LIMIT:,} reports)."),
+        fuzzy: Optional[float] = typer.Option(None, "--fuzzy", help="Merge near-identical feature strings first (rapidfuzz ratio ≥ THRESHOLD, 0-100; 90 is a good start)."),
+        dup_threshold: float = typer.Option(0.9, "--dup-threshold", help="Combined similarity at or above which a pair goes to near_duplicates.csv."),
+        id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column when parsing reports."),
+        text_col: Optional[list[str]] = typer.Option(None, "--text-col", help="Text column when parsing reports; repeatable."),
+        schema: str = typer.Option("chexpert", "--schema", help="Label schema when parsing reports."),
+        memory_mb: float = typer.Option(256, "--memory-mb", help="Memory for one block of scores; lower it on small machines."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    ) -> None:
+        """Report similarity |A ∩ B| / max(|A|, |B|) over noun phrases, verbs and entities: neighbours, matrix, near-duplicates."""
+        if top_k is None and not matrix:
+            top_k = 10
+        summary = similarity(input_path, out, features=features, top_k=top_k, matrix=matrix, fuzzy=fuzzy, dup_threshold=dup_threshold,
+                             id_col=id_col, text_cols=text_col, schema=schema, memory_mb=memory_mb, show_progress=not quiet)
+        if quiet:
+            return
+        table = Table(title=f"consistency: {summary['reports']:,} reports", title_justify="left")
+        for col in ("family", "vocabulary", "mean pairwise", "mean top-1"):
+            table.add_column(col, justify="left" if col == "family" else "right")
+        for fam in [*summary["families"], "combined"]:
+            vocab = summary["vocabulary"].get(fam)
+            merged = summary["merged_by_fuzzy"].get(fam)
+            table.add_row(fam, "" if vocab is None else f"{vocab:,}" + (f" ({merged:,} merged)" if merged else ""),
+                          f"{summary['mean_pairwise_similarity'][fam]:.3f}", f"{summary['mean_top1_similarity'][fam]:.3f}")
+        console.print(table)
+        s = summary["seconds"]
+        console.print(f"{summary['near_duplicate_pairs']:,} near-duplicate pairs (≥ {summary['near_duplicate_threshold']:g}) "
+                      f"among {summary['reports_in_near_duplicates']:,} reports; neighbours in {s['neighbors']:.2f} s "
+                      f"(index {s['index']:.2f} s) → {out}")
