@@ -39,6 +39,8 @@ CASES = [
     ("Right lower lobe consolidation.", "Consolidation", 1),
     # scope ends
     ("No pneumothorax, but there is a small effusion.", "Pleural Effusion", 1),
+    ("No cardiomegaly with bilateral small pleural effusions.", "Pleural Effusion", 1),
+    ("No cardiomegaly with bilateral small pleural effusions.", "Cardiomegaly", 0),
 ]
 
 

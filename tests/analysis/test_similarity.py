@@ -1,0 +1,124 @@
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radtool.analysis.features import FAMILIES, feature_sets
+from radtool.analysis.similarity import SimilarityIndex, fuzzy_merge, overlap_similarity, similarity_matrix, top_k_neighbors
+
+from .records import ABSENT, ANATOMY, PRESENT, record
+
+sets_ = st.sets(st.sampled_from("abcdefgh"), max_size=8)
+
+
+@pytest.mark.parametrize(
+    "a,b,expected",
+    [
+        ({"x", "y"}, {"x", "y"}, 1.0),  # identity
+        ({"x"}, {"y"}, 0.0),  # disjoint
+        ({"x", "y", "z"}, {"x"}, 1 / 3),
+        ({"x", "y"}, {"y", "z", "w", "v"}, 1 / 4),
+        ({"x", "y", "z", "w"}, {"x", "y", "z", "v"}, 3 / 4),
+    ],
+)
+def test_overlap_similarity_hand_computed(a, b, expected):
+    assert overlap_similarity(a, b) == pytest.approx(expected)
+
+
+def test_overlap_similarity_of_two_empty_sets_is_undefined():
+    assert math.isnan(overlap_similarity(set(), set()))
+    assert overlap_similarity(set(), {"x"}) == 0.0
+
+
+@given(sets_, sets_)
+def test_overlap_similarity_symmetric_and_bounded(a, b):
+    s = overlap_similarity(a, b)
+    if a or b:
+        assert 0.0 <= s <= 1.0
+        assert s == overlap_similarity(b, a)
+        assert (s == 1.0) == (a == b)
+
+
+def _random_records(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    nps = [f"np{i}" for i in range(12)]
+    verbs = ["be", "see", "note", "appear"]
+    ents = [("effusion", ABSENT), ("effusion", PRESENT), ("lungs", ANATOMY), ("pneumothorax", ABSENT), ("heart", ANATOMY)]
+    out = []
+    for i in range(n):
+        out.append(record(f"r{i}", nps=rng.sample(nps, rng.randint(0, 5)), verbs=rng.sample(verbs, rng.randint(0, 3)),
+                          entities=rng.sample(ents, rng.randint(0, 4))))
+    out.append(dict(out[3], id="copy-of-r3"))  # an identical report
+    return out
+
+
+def _brute(records, families=FAMILIES):
+    n = len(records)
+    sets = {f: [feature_sets(r, f) for r in records] for f in families}
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            vals = [overlap_similarity(sets[f][i], sets[f][j]) for f in families]
+            vals = [v for v in vals if not math.isnan(v)]
+            out[i, j] = sum(vals) / len(vals) if vals else 0.0
+    return out
+
+
+@pytest.mark.parametrize("families", [FAMILIES, ("verbs",), ("noun_phrases", "entities")])
+def test_sparse_matrix_equals_brute_force(families):
+    records = _random_records(40)
+    index = SimilarityIndex.from_records(records, families)
+    fast = similarity_matrix(index, memory_mb=0.001)  # tiny budget: many row blocks
+    assert index.block_size(0.001) < len(records)
+    np.testing.assert_allclose(fast, _brute(records, families), atol=1e-6)
+
+
+def test_dense_and_sparse_columns_agree(monkeypatch):
+    import radtool.analysis.similarity as sim
+
+    records = _random_records(30, seed=3)
+    monkeypatch.setattr(sim, "DENSE_SHARE", 0.0)  # every frequent column dense
+    dense = similarity_matrix(SimilarityIndex.from_records(records))
+    monkeypatch.setattr(sim, "MAX_DENSE_COLUMNS", 0)  # everything sparse
+    sparse = similarity_matrix(SimilarityIndex.from_records(records))
+    np.testing.assert_allclose(dense, sparse, atol=1e-6)
+
+
+def test_top_k_excludes_self_and_matches_brute_force():
+    records = _random_records(25, seed=1)
+    index = SimilarityIndex.from_records(records)
+    result = top_k_neighbors(index, k=5, dup_threshold=0.99, memory_mb=0.001)
+    brute = _brute(records)
+    np.fill_diagonal(brute, -np.inf)
+    for i in range(len(records)):
+        assert i not in result.index[i].tolist()
+        np.testing.assert_allclose(result.combined[i], np.sort(brute[i])[::-1][:5], atol=1e-6)
+    copy = len(records) - 1
+    assert result.index[copy, 0] == 3 and result.combined[copy, 0] == pytest.approx(1.0)
+    assert (3, copy, pytest.approx(1.0)) in [(i, j, s) for i, j, s in result.duplicates]
+
+
+def test_top_k_larger_than_corpus_pads():
+    records = [record("a", nps=["x"]), record("b", nps=["x", "y"]), record("c")]
+    result = top_k_neighbors(SimilarityIndex.from_records(records), k=10)
+    assert (result.index[:, :2] >= 0).all() and (result.index[:, 2:] == -1).all()
+    assert result.index[0, 0] == 1 and result.combined[0, 0] == pytest.approx(0.5)
+    assert result.combined[2, 0] == 0.0  # a report with no features is like nothing
+
+
+def test_fuzzy_merge_joins_plurals_and_keeps_labels_apart():
+    from collections import Counter
+
+    counts = Counter({"pleural effusion": 10, "pleural effusions": 3, "effusion": 5, "effusions": 1, "pneumothorax": 4})
+    mapping = fuzzy_merge(counts, 90)
+    assert mapping["pleural effusions"] == "pleural effusion"
+    assert mapping["effusions"] == "effusion"
+    assert mapping["pneumothorax"] == "pneumothorax"
+    records = [record("a", entities=[("effusions", ABSENT)]), record("b", entities=[("effusion", ABSENT)]),
+               record("c", entities=[("effusion", PRESENT)])]
+    index = SimilarityIndex.from_records(records, ("entities",), fuzzy=90)
+    m = similarity_matrix(index)
+    assert m[0, 1] == pytest.approx(1.0) and m[0, 2] == 0.0

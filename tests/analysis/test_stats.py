@@ -1,0 +1,32 @@
+from radtool.analysis.stats import corpus_stats
+
+from .records import ABSENT, ANATOMY, PRESENT, record
+
+RECORDS = [
+    record("a", nps=["pleural effusion", "lungs"], verbs=["be", "see", "be"], entities=[("Effusion", ABSENT), ("lungs", ANATOMY)],
+           labels={"Pleural Effusion": 0, "Pneumonia": None}),
+    record("b", nps=["pleural effusion"], verbs=["see"], entities=[("effusion", PRESENT), ("effusion ", PRESENT)],
+           labels={"Pleural Effusion": 1, "Pneumonia": -1}),
+    record("c", nps=[], verbs=[], entities=[], labels={"Pleural Effusion": None, "Pneumonia": None}),
+]
+
+
+def test_counts_on_tiny_corpus():
+    s = corpus_stats(RECORDS, ["Pleural Effusion", "Pneumonia"])
+    verbs = {r["verb"]: r for r in s.verbs}
+    assert verbs["be"]["count"] == 2 and verbs["be"]["reports"] == 1
+    assert verbs["see"]["count"] == 2 and verbs["see"]["reports"] == 2
+    assert verbs["see"]["share_of_reports"] == round(2 / 3, 4)
+    assert s.verbs[0]["verb"] == "see"  # a tie on mentions goes to the verb in more reports
+    ents = {(r["entity"], r["certainty"]): r for r in s.entities}
+    assert ents[("effusion", "definitely present")]["count"] == 2  # normalized: case and spaces
+    assert ents[("effusion", "definitely present")]["reports"] == 1
+    assert ents[("effusion", "definitely absent")]["type"] == "Observation"
+    assert {r["noun_phrase"]: r["count"] for r in s.noun_phrases} == {"pleural effusion": 2, "lungs": 1}
+
+
+def test_prevalence_counts_every_report_once():
+    s = corpus_stats(RECORDS, ["Pleural Effusion", "Pneumonia"])
+    prev = {r["observation"]: r for r in s.prevalence}
+    assert prev["Pleural Effusion"] == {"observation": "Pleural Effusion", "present": 1, "absent": 1, "uncertain": 0, "not_mentioned": 1}
+    assert prev["Pneumonia"]["uncertain"] == 1 and prev["Pneumonia"]["not_mentioned"] == 2
