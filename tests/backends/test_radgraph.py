@@ -4,8 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 from radtool.backends.radgraph import map_radgraph_report
 from radtool.pipeline.graph import to_networkx
 from radtool.schemas import load_schema
@@ -42,13 +40,24 @@ def test_default_pipeline_never_imports_radgraph(small_csv, tmp_path):
     assert "radgraph" not in sys.modules
 
 
-def test_backend_without_package_is_a_clear_error(small_csv, tmp_path):
-    pytest.importorskip("radtool")
-    if "radgraph" in sys.modules or __import__("importlib").util.find_spec("radgraph"):
-        pytest.skip("radgraph is installed here")
+def test_backend_needs_a_local_model(small_csv, tmp_path):
     from typer.testing import CliRunner
 
     from radtool.cli import app
 
-    result = CliRunner().invoke(app, ["parse", str(small_csv), "--out", str(tmp_path / "o"), "--backend", "radgraph"])
-    assert result.exit_code == 2 and "radgraph package" in result.output
+    runner = CliRunner()
+    result = runner.invoke(app, ["parse", str(small_csv), "--out", str(tmp_path / "o"), "--backend", "radgraph"])
+    assert result.exit_code == 2 and "--radgraph-model" in result.output
+    result = runner.invoke(app, ["parse", str(small_csv), "--out", str(tmp_path / "o"), "--backend", "radgraph", "--radgraph-model", str(tmp_path)])
+    assert result.exit_code == 2 and "no RadGraph model" in result.output
+    assert not (tmp_path / "o" / "labels.csv").exists()
+
+
+def test_model_folder_resolution(tmp_path):
+    from radtool.backends.radgraph import resolve_model_dir
+
+    model = tmp_path / "radgraph-xl"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert resolve_model_dir(str(model)) == (str(tmp_path), "radgraph-xl")
+    assert resolve_model_dir(str(tmp_path)) == (str(tmp_path), "radgraph-xl")

@@ -78,22 +78,42 @@ def map_radgraph_report(report_id: str, output: dict, schema: Schema, terms: Ent
     }
 
 
+MODEL_TYPES = ("radgraph", "radgraph-xl", "modern-radgraph-xl", "echograph")
+
+
+def resolve_model_dir(model: str | None) -> tuple[str, str]:
+    """``(model_cache_dir, model_type)`` for the radgraph package from ``--radgraph-model``.
+
+    Accepts the unpacked model folder itself (``.../radgraph-xl`` holding ``config.json``) or the cache
+    folder above it. radtool never lets the package download: a missing model is a user error.
+    """
+    if not model:
+        raise UserError("--backend radgraph needs --radgraph-model DIR (the unpacked RadGraph model folder); radtool does not download models")
+    path = os.path.abspath(model)
+    if os.path.isfile(os.path.join(path, "config.json")):
+        model_type = os.path.basename(path).lower()
+        if model_type not in MODEL_TYPES:
+            raise UserError(f"RadGraph model folder must be named one of {', '.join(MODEL_TYPES)}, not {model_type!r}")
+        return os.path.dirname(path), model_type
+    for model_type in MODEL_TYPES:
+        candidate = os.path.join(path, model_type)
+        if os.path.isfile(os.path.join(candidate, "config.json")):
+            return path, model_type
+    raise UserError(f"no RadGraph model (a folder with config.json named {' / '.join(MODEL_TYPES)}) found in {model}")
+
+
 class RadGraphBackend:
     def __init__(self, model: str | None, schema: Schema) -> None:
+        cache_dir, model_type = resolve_model_dir(model)
         try:
             from radgraph import RadGraph  # type: ignore[import-not-found]
         except ImportError as exc:
             raise UserError("--backend radgraph needs the radgraph package: pip install 'radtool[radgraph]'") from exc
-        kwargs = {}
-        if model and os.path.isdir(model):
-            kwargs["model_cache_dir"] = model
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        elif model:
-            kwargs["model_type"] = model
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the BERT tokenizer must come from the local cache
         try:
-            self.model = RadGraph(**kwargs)
-        except Exception as exc:  # the package raises many kinds when the model is missing
-            raise UserError(f"could not load the RadGraph model ({model or 'default'}): {exc}") from exc
+            self.model = RadGraph(model_type=model_type, model_cache_dir=cache_dir)
+        except Exception as exc:  # the package raises many kinds when files are missing
+            raise UserError(f"could not load the RadGraph model {model_type} from {cache_dir}: {exc}") from exc
         self.schema = schema
         self.terms = EntityTerms(schema)
 

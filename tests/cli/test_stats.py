@@ -1,0 +1,54 @@
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from radtool.cli import app
+
+from ._corpus import parse_folder, write_reports
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory):
+    return parse_folder(tmp_path_factory.mktemp("stats"))
+
+
+def _rows(path):
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_stats_on_parse_folder_writes_tables_and_charts(parsed, tmp_path):
+    result = runner.invoke(app, ["stats", str(parsed), "--out", str(tmp_path), "--top", "5"])
+    assert result.exit_code == 0, result.output
+    for name in ("verbs.csv", "entities.csv", "noun_phrases.csv", "prevalence.csv", "top_verbs.png", "top_entities.png", "prevalence.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    prev = {r["observation"]: r for r in _rows(tmp_path / "prevalence.csv")}
+    assert sum(int(prev["Effusion"][k]) for k in ("present", "absent", "uncertain", "not_mentioned")) == 6
+    assert int(prev["Effusion"]["present"]) == 3 and int(prev["Effusion"]["absent"]) == 2
+    ents = _rows(tmp_path / "entities.csv")
+    assert {"entity", "type", "certainty", "count"} <= set(ents[0])
+    assert "verbs" in result.output and "label prevalence" in result.output
+
+
+def test_stats_parses_a_reports_file(tmp_path):
+    reports = write_reports(tmp_path)
+    result = runner.invoke(app, ["stats", str(reports), "--out", str(tmp_path / "out"), "-q", "--schema", "chestxray14"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "prevalence.csv").exists()
+
+
+def test_stats_missing_file_is_a_user_error(tmp_path):
+    result = runner.invoke(app, ["stats", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    # one message (rich may wrap it at the test terminal's width), no traceback
+    assert result.output.strip().startswith("error: input not found") and "Traceback" not in result.output
+
+
+def test_stats_missing_column_is_a_user_error(tmp_path):
+    reports = write_reports(tmp_path)
+    result = runner.invoke(app, ["stats", str(reports), "--text-col", "report_text", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "report_text" in result.output and "Traceback" not in result.output
