@@ -113,6 +113,8 @@ def _barh(labels: list[str], values: list[float], title: str, xlabel: str, path:
     for yi, v in zip(y, values):
         ax.text(v, yi, f" {v:.0%}" if xlabel.startswith("share") else f" {v:,}", va="center", fontsize=8)
     ax.set_xlim(0, max(values, default=1) * 1.15 or 1)
+    if xlabel.startswith("share"):
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:.0%}"))
     if legend:
         from matplotlib.patches import Patch
 
@@ -122,7 +124,7 @@ def _barh(labels: list[str], values: list[float], title: str, xlabel: str, path:
 
 
 def plot_verbs(stats: CorpusStats, path: Path, top: int = 20) -> None:
-    rows = stats.verbs[:top]
+    rows = sorted(stats.verbs, key=lambda r: (-r["reports"], r["verb"]))[:top]  # ranked by what the bars show
     _barh([r["verb"] for r in rows], [r["share_of_reports"] for r in rows],
           f"Top {len(rows)} verbs ({stats.reports:,} reports)", "share of reports using the verb", path)
 
