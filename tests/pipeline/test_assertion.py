@@ -11,6 +11,8 @@ CASES = [
     ("Negative for pneumothorax.", "Pneumothorax", 0),
     ("No pneumothorax or large pleural effusion.", "Pleural Effusion", 0),
     ("The heart is not enlarged.", "Cardiomegaly", 0),
+    ("There is no focal air space opacity to suggest a pneumonia.", "Pneumonia", 0),
+    ("No focal consolidation, suspicious pulmonary opacity, pleural effusion, or pneumothorax.", "Pleural Effusion", 0),
     # resolution means absent
     ("Pneumonia has resolved.", "Pneumonia", 0),
     ("The effusion is no longer seen.", "Pleural Effusion", 0),

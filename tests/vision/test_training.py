@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from radtool_vision.explain import explain
+from radtool_vision.inference import load_run
+from radtool_vision.training import TrainConfig, epoch_order, lr_lambda, masked_bce, train
+from radtool_vision.transforms import augment_params, prepare_batch
+from radtool_vision.plugins import DataConfig
+from synthetic import RUN_CLASSES
+
+
+def test_augmentation_is_keyed_by_seed_epoch_and_image():
+    a = augment_params(np.array([3, 7]), epoch=1, seed=0)
+    np.testing.assert_array_equal(a, augment_params(np.array([3, 7]), epoch=1, seed=0))
+    np.testing.assert_array_equal(a[1], augment_params(np.array([7]), epoch=1, seed=0)[0])
+    assert not np.array_equal(a, augment_params(np.array([3, 7]), epoch=2, seed=0))
+
+
+def test_prepare_batch_normalises_with_model_config():
+    cfg = DataConfig(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    images = torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)
+    x = prepare_batch(images, cfg, torch.device("cpu"))
+    assert x.shape == (2, 3, 8, 8) and torch.allclose(x, torch.full_like(x, 2.0))
+    params = torch.from_numpy(augment_params(np.arange(2), 1, 0))
+    assert prepare_batch(images, cfg, torch.device("cpu"), params).shape == (2, 3, 8, 8)
+
+
+def test_masked_bce_ignores_nan_targets():
+    logits = torch.zeros(2, 2)
+    total, count = masked_bce(logits, torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), None)
+    assert count == 3 and total.item() == pytest.approx(3 * np.log(2), rel=1e-6)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    fn = lr_lambda(warmup_steps=4, total_steps=20)
+    assert fn(0) == pytest.approx(0.25) and fn(3) == pytest.approx(1.0)
+    assert fn(12) < 1.0 and fn(20) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sampler_order_is_identical_across_calls():
+    w = np.array([0.7, 0.1, 0.1, 0.1])
+    np.testing.assert_array_equal(epoch_order(4, 3, 0, w), epoch_order(4, 3, 0, w))
+    assert sorted(epoch_order(10, 1, 0, None)) == list(range(10))
+
+
+def test_fusion_trains_and_explains(synthetic_set, tmp_path):
+    run = tmp_path / "fusion"
+    train(TrainConfig(
+        plugin="fusion", arch="test_resnet+test_convnext", data=synthetic_set.csv, image_root=synthetic_set.root,
+        out=run, classes=list(RUN_CLASSES), image_size=32, epochs=1, batch_size=16, pretrained=False,
+        device="cpu", workers=1,
+    ))
+    loaded = load_run(run, "cpu")
+    assert loaded.arch == "test_resnet,test_convnext"
+    written = explain(run, [synthetic_set.root / synthetic_set.rel_paths[0]], tmp_path / "cam", device="cpu",
+                      classes=["Pneumonia"])
+    assert len(written) == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_training_bf16_channels_last(synthetic_set, tmp_path):
+    summary = train(TrainConfig(
+        plugin="convnext", arch="convnext_atto", data=synthetic_set.csv, image_root=synthetic_set.root,
+        out=tmp_path / "run", classes=list(RUN_CLASSES), image_size=64, epochs=2, batch_size=32,
+        pretrained=False, device="cuda", workers=2,
+    ))
+    assert summary["device"] == "cuda" and summary["best_epoch"] >= 1
+    loaded = load_run(tmp_path / "run", "cuda")
+    assert next(loaded.model.parameters()).is_cuda
