@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not args.no_pipeline:
         arch = "convnext_tiny" if cuda else "test_convnext"
-        n_images = args.pipeline_images or (2048 if cuda else 256)
+        n_images = args.pipeline_images or (1024 if cuda else 256)
         print(f"\ninput pipeline check: convnext/{arch} at {size}px, real `train` on {n_images} synthetic PNGs "
               f"({2 * max(size, 64)}px on disk), batch {batch}")
         dec, cached, rnd = pipeline_check("convnext", arch, size, batch, n_images, device.type, workers=4 if cuda else 2)

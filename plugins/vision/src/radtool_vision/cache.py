@@ -74,19 +74,19 @@ def load_or_build(
     with atomic_path(data_path) as tmp:
         mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(len(paths), 1), size, size))
 
-        def work(i: int) -> None:
+        def work(i: int, out: np.memmap = mm) -> None:
             try:
-                mm[i] = load_resized(paths[i], size)
+                out[i] = load_resized(paths[i], size)
             except ImageReadError as exc:
                 errors[i] = str(exc)
-                mm[i] = 0
+                out[i] = 0
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for _ in pool.map(work, range(len(paths))):
                 if on_progress:
                     on_progress(1)
         mm.flush()
-        del mm
+        del mm, work  # close the mapping before the file is renamed into place
     write_json(meta_path, {"complete": True, "count": len(paths), "size": size,
                            "errors": {str(k): v for k, v in sorted(errors.items())}})
     ok = np.ones(len(paths), dtype=bool)

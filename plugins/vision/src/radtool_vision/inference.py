@@ -103,6 +103,8 @@ def predict_probs(
 ) -> tuple[np.ndarray, list[str]]:
     """(N, C) probabilities (NaN rows for unreadable images) and one error string per image."""
     reporter = reporter or NullReporter()
+    if batch_size < 1 or workers < 0:
+        raise UserError("--batch-size must be at least 1 and --workers at least 0")
     dataset = ImageFiles(paths, loaded.data_config.image_size)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
@@ -151,8 +153,6 @@ def predict(
             raise UserError(f"{data} lists no images")
     else:
         raise missing_file(data, "--data CSV or folder")
-    if batch_size < 1 or workers < 0:
-        raise UserError("--batch-size must be at least 1 and --workers at least 0")
     loaded = load_run(run, device)
     probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter)
     header = [PATH_COLUMN, *loaded.classes, "error"]

@@ -28,7 +28,11 @@ TORCHVISION_PREFIX = "tv:"
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Preprocessing a model expects: square input size and per-channel mean/std."""
+    """Preprocessing a model expects: square input size and per-channel mean/std.
+
+    ``interpolation`` is the model's own preference, kept for reference: images are always
+    resized once, with antialiased bilinear filtering, when they enter the cache.
+    """
 
     image_size: int
     mean: tuple[float, float, float]
@@ -308,8 +312,6 @@ def _fusion_net_class():
 
         def __init__(self, archs: list[str], num_classes: int, pretrained: bool, drop_rate: float = 0.2):
             super().__init__()
-            import timm
-
             self.archs = list(archs)
             self.branches = nn.ModuleList()
             dims: list[int] = []
@@ -327,7 +329,6 @@ def _fusion_net_class():
             self.num_features = sum(dims)
             self.head_drop = nn.Dropout(drop_rate)
             self.head = nn.Linear(self.num_features, num_classes)
-            del timm
 
         def forward_features(self, x: torch.Tensor) -> torch.Tensor:
             raw = x * self.branch_std[0] + self.branch_mean[0]  # input is normalised for branch 0
@@ -377,7 +378,7 @@ class FusionPlugin(ClassifierPlugin):
     def check_arch(self, arch: str | None) -> str:
         import timm
 
-        names = [a.strip() for a in (arch or self.default_arch).split(",") if a.strip()]
+        names = [a.strip() for a in (arch or self.default_arch).replace("+", ",").split(",") if a.strip()]
         if len(names) < 2:
             raise UserError(f"fusion needs at least two comma-separated architectures, got {arch!r}")
         for name in names:
@@ -414,7 +415,7 @@ def _family_of(model: "nn.Module") -> ClassifierPlugin | None:
     name = type(model).__name__.lower()
     for factory in (convnext, densenet, resnet, mobilenet, vgg, efficientnet):
         plugin = factory()
-        if plugin.name in name or (plugin.name == "mobilenet" and "mobilenet" in name):
+        if plugin.name in name:  # ConvNeXt, DenseNet, ResNet, MobileNetV3, VGG, EfficientNet
             return plugin
     return None
 

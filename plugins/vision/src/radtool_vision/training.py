@@ -187,17 +187,21 @@ def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter
 class BatchFeeder:
     """Batches of cached uint8 images, read from the memmap by a background thread."""
 
-    def __init__(self, split: Split, prefetch: int = 3):
+    def __init__(self, split: Split, prefetch: int = 3, pin_memory: bool = False):
         self.split = split
         self.images = split.cache.open()
         self.prefetch = prefetch
+        self.pin_memory = pin_memory  # page-locked batches make the host-to-GPU copy asynchronous
 
     def load(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.split.rows[positions]
         order = np.argsort(rows)  # sequential memmap reads
         data = np.empty((len(rows), 1, self.images.shape[1], self.images.shape[2]), dtype=np.uint8)
         data[order, 0] = self.images[rows[order]]
-        return torch.from_numpy(data), torch.from_numpy(self.split.targets[positions])
+        images, targets = torch.from_numpy(data), torch.from_numpy(self.split.targets[positions])
+        if self.pin_memory:
+            images, targets = images.pin_memory(), targets.pin_memory()
+        return images, targets
 
     def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
@@ -297,7 +301,7 @@ def _validate(
     positions = shard(len(split), runtime)
     per_rank = max(1, batch_size // runtime.world_size)
     batches = [positions[i:i + per_rank] for i in range(0, len(positions), per_rank)]
-    feeder = BatchFeeder(split)
+    feeder = BatchFeeder(split, pin_memory=runtime.cuda)
     out_idx, out_logits = [], []
     if runtime.is_main:
         reporter.stage("validating", len(batches))
@@ -421,7 +425,7 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
     if runtime.is_main:
         write_json(out / "config.json", summary)
 
-    feeder = BatchFeeder(train_split)
+    feeder = BatchFeeder(train_split, pin_memory=runtime.cuda)
     stopped_early = False
     for epoch in range(start_epoch, cfg.epochs + 1):
         if bad_epochs >= cfg.patience:

@@ -29,15 +29,21 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
+def _debug() -> bool:
+    """``radtool --debug`` (when mounted in the core CLI) or RADTOOL_DEBUG=1 shows tracebacks."""
+    core = sys.modules.get("radtool.cli._common")  # only present when the core CLI is running
+    return bool(os.environ.get("RADTOOL_DEBUG")) or bool(getattr(getattr(core, "state", None), "debug", False))
+
+
 def handle_user_errors(func: F) -> F:
-    """Turn a UserError into one line on stderr and exit status 2 (traceback with RADTOOL_DEBUG=1)."""
+    """Turn a UserError into one line on stderr and exit status 2, so the app also works standalone."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except UserError as exc:
-            if os.environ.get("RADTOOL_DEBUG"):
+            if _debug():
                 raise
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from None
@@ -83,9 +89,10 @@ class RichReporter:
             return
         auroc = row.get("val_macro_auroc")
         self.console.print(
-            f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-            f"val macro AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}  "
-            f"{row['train_images_per_s']:.1f} img/s  {row['seconds']:.1f}s"
+            f"epoch {row['epoch']}: loss {row['train_loss']:.4f} train / {row['val_loss']:.4f} val, "
+            f"AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}, "
+            f"{row['train_images_per_s']:.0f} img/s, {row['seconds']:.0f}s",
+            soft_wrap=True,
         )
 
     def note(self, text: str) -> None:

@@ -1,0 +1,1 @@
+"""Tests for the radtool-vision plugin (plugins/vision)."""
