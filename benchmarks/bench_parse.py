@@ -37,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=Path, default=ROOT / "corpora/openi/reports.csv")
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs for each contender")
+    ap.add_argument("--profile", action="store_true", help="also print seconds per pipeline component over the distinct sentences")
     args = ap.parse_args()
 
     reports, _ = read_reports(args.reports)
@@ -76,6 +77,35 @@ def main() -> None:
     print(f"radtool parse, 1 process:               {n / ours:8.1f} reports/s  ({ours:.2f} s)")
     print(f"radtool parse, 2 processes (incl. load): {n / two:8.1f} reports/s  ({two:.2f} s)")
     print(f"throughput ratio radtool / bare spaCy:   {bare / ours:8.2f}x")
+    if args.profile:
+        profile(parser, reports)
+
+
+def profile(parser: ReportParser, reports) -> None:
+    """Seconds per component over the distinct sentences, components run one after another."""
+    from radtool.parse import _sentence_key, report_sentences
+    from radtool.pipeline.graph import span_record
+
+    texts = list(dict.fromkeys(_sentence_key(t) for r in reports for _s, t in report_sentences(r)))
+    nlp = parser.nlp
+    times = {}
+    t = time.perf_counter()
+    docs = [nlp.make_doc(text) for text in texts]
+    times["tokenizer"] = time.perf_counter() - t
+    for name, proc in nlp.pipeline:
+        if name == "radtool_labels":
+            continue
+        t = time.perf_counter()
+        docs = list(proc.pipe(docs, batch_size=256)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
+        times[name] = time.perf_counter() - t
+    t = time.perf_counter()
+    for doc in docs:
+        span_record(doc)
+    times["records"] = time.perf_counter() - t
+    total = sum(times.values())
+    print(f"per component over {len(texts)} distinct sentences ({total:.2f} s):")
+    for name, sec in times.items():
+        print(f"  {name:18s} {sec:6.2f} s  {100 * sec / total:5.1f} %")
 
 
 if __name__ == "__main__":

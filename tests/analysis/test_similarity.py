@@ -122,3 +122,41 @@ def test_fuzzy_merge_joins_plurals_and_keeps_labels_apart():
     index = SimilarityIndex.from_records(records, ("entities",), fuzzy=90)
     m = similarity_matrix(index)
     assert m[0, 1] == pytest.approx(1.0) and m[0, 2] == 0.0
+
+
+@pytest.mark.parametrize("memory_mb,workers", [(0.001, 1), (0.002, 2), (256, 2)])
+def test_fast_tiles_match_reference_and_brute_force(memory_mb, workers):
+    records = _random_records(41, seed=5)  # 42 reports: tiles of 5-8 split them unevenly
+    index = SimilarityIndex.from_records(records)
+    ref, _per = index.scores(np.arange(index.n))
+    np.testing.assert_array_equal(index.combined_scores(np.arange(index.n), memory_mb=memory_mb), ref)  # same float32 bits
+    brute = _brute(records)
+    np.fill_diagonal(brute, -np.inf)
+    result = top_k_neighbors(index, k=7, dup_threshold=0.8, memory_mb=memory_mb, workers=workers)
+    np.testing.assert_allclose(ref, np.where(np.isinf(brute), 1.0, brute), atol=1e-6)
+    np.fill_diagonal(ref, -np.inf)
+    for i in range(index.n):
+        # exact order over the float32 scores: best first, ties by position
+        expected = sorted(range(index.n), key=lambda j: (-ref[i, j], j))[:7]
+        assert result.index[i].tolist() == expected
+    pairs = sorted((i, j) for i in range(index.n) for j in range(i + 1, index.n) if ref[i, j] >= 0.8)
+    assert [(i, j) for i, j, _s in result.duplicates] == pairs and result.duplicate_pairs == len(pairs)
+    sets = {f: [feature_sets(r, f) for r in records] for f in FAMILIES}
+    for f in FAMILIES:
+        vals = [overlap_similarity(sets[f][i], sets[f][j]) for i in range(index.n) for j in range(i + 1, index.n)]
+        vals = [v for v in vals if not math.isnan(v)]
+        assert result.mean_pairwise[f] == pytest.approx(sum(vals) / len(vals), abs=1e-9)
+        i, j = 0, result.index[0, 0]
+        expected = overlap_similarity(sets[f][i], sets[f][j])
+        assert (math.isnan(expected) and math.isnan(result.per_family[f][0, 0])) or result.per_family[f][0, 0] == pytest.approx(expected)
+    upper = brute[np.triu_indices(index.n, 1)]
+    assert result.mean_pairwise["combined"] == pytest.approx(upper.mean(), abs=1e-9)
+
+
+def test_fast_kernel_with_empty_families_and_matrix():
+    records = [record("a"), record("b"), record("c", nps=["x"]), record("d", verbs=["be"]), record("e", nps=["x"], verbs=["be"])]
+    index = SimilarityIndex.from_records(records)
+    matrix = np.zeros((5, 5), dtype=np.float32)
+    result = top_k_neighbors(index, k=2, memory_mb=0.0001, matrix=matrix)
+    np.testing.assert_allclose(matrix, _brute(records), atol=1e-6)
+    assert result.index[0].tolist() == [1, 2]  # all scores 0: ties by position, never itself

