@@ -118,6 +118,13 @@ def test_evaluate_predict_explain(trained_run, synthetic_set, tmp_path):
     assert sorted(p.name for p in (tmp_path / "cam").iterdir()) == [
         "view1_frontal__cardiomegaly.png", "view1_frontal__pneumonia.png"]
 
+    # several files after one --image, as in `explain --image FILE...`
+    second = synthetic_set.root / synthetic_set.rel_paths[1]
+    result = invoke("explain", "--run", trained_run, "--image", image, second, "--out", tmp_path / "cam2",
+                    "--classes", "Pneumonia", "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "cam2").iterdir())) == 2
+
 
 @pytest.mark.parametrize(
     "extra,fragment",
@@ -166,6 +173,7 @@ def test_use_commands_bad_input(trained_run, synthetic_set, tmp_path):
                              tmp_path / "p.csv"), "not found")
     assert_user_error(invoke("explain", "--run", trained_run, "--image", tmp_path / "missing.png", "--out",
                              tmp_path / "c"), "image not found")
+    assert_user_error(invoke("explain", "--run", trained_run, "--out", tmp_path / "c"), "no image given")
     image = synthetic_set.root / synthetic_set.rel_paths[0]
     assert_user_error(invoke("explain", "--run", trained_run, "--image", image, "--out", tmp_path / "c",
                              "--classes", "Edema", "--device", "cpu"), "not one of the run's classes")
