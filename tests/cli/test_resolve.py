@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from radtool.cli import app
+from tests.conftest import read_csv
 
 from ._corpus import parse_folder
 
@@ -15,9 +16,7 @@ def parsed(tmp_path_factory):
     return parse_folder(tmp_path_factory.mktemp("resolve"))
 
 
-def _rows(path):
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+_rows = read_csv
 
 
 @pytest.mark.parametrize("policy,value", [("keep", "-1"), ("u_ones", "1"), ("u-zeros", "0")])

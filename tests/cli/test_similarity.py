@@ -1,10 +1,10 @@
-import csv
 
 import pytest
 from typer.testing import CliRunner
 
 import radtool.cli.similarity as similarity_cmd
 from radtool.cli import app
+from tests.conftest import read_csv
 
 from ._corpus import parse_folder
 
@@ -16,9 +16,7 @@ def parsed(tmp_path_factory):
     return parse_folder(tmp_path_factory.mktemp("similarity"))
 
 
-def _rows(path):
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+_rows = read_csv
 
 
 def test_top_k_neighbors_and_near_duplicates(parsed, tmp_path):

@@ -1,9 +1,9 @@
-import csv
 
 import pytest
 from typer.testing import CliRunner
 
 from radtool.cli import app
+from tests.conftest import read_csv
 
 from ._corpus import parse_folder, write_reports
 
@@ -15,9 +15,7 @@ def parsed(tmp_path_factory):
     return parse_folder(tmp_path_factory.mktemp("stats"))
 
 
-def _rows(path):
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+_rows = read_csv
 
 
 def test_stats_on_parse_folder_writes_tables_and_charts(parsed, tmp_path):
