@@ -37,6 +37,8 @@ CASES = [
     ("The heart is enlarged.", "Cardiomegaly", 1),
     ("Mild cardiomegaly.", "Cardiomegaly", 1),
     ("Borderline cardiomegaly.", "Cardiomegaly", 1),
+    ("Borderline heart size.", "Cardiomegaly", 1),
+    ("Heart size borderline enlarged, mediastinal contours appear similar to prior.", "Cardiomegaly", 1),
     ("No change in the small left effusion.", "Pleural Effusion", 1),
     ("Right lower lobe consolidation.", "Consolidation", 1),
     # scope ends

@@ -61,3 +61,9 @@ def test_radgraph_layout(nlp):
     (ent,) = [e for e in record["entities"].values() if e["tokens"] == "pneumothorax"]
     assert ent["label"] == "Observation::definitely absent"
     assert tokens[ent["start_ix"] : ent["end_ix"] + 1] == ["pneumothorax"]
+
+
+def test_relations_rarely_cross_a_comma(nlp):
+    rels = _relations(nlp("Heart size mildly enlarged, aortic calcifications."))
+    assert ("modify", "enlarged", "calcifications") not in rels
+    assert ("located_at", "enlarged", "Heart size") in rels
