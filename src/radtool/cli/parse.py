@@ -46,7 +46,8 @@ def parse(
 
         parser = ReportParser(model=model, schema=schema, sections=sections, n_process=n_process)
         load_start = time.perf_counter()
-        parser.nlp if n_process == 1 else None  # noqa: B018  (load outside the timed part)
+        if n_process == 1:
+            parser.nlp  # noqa: B018  load the pipeline now, so parse time is parse time
         load_seconds = time.perf_counter() - load_start
         parse_start = time.perf_counter()
         if show_progress:
