@@ -49,13 +49,15 @@ def test_parse_jsonl_and_folder(tmp_path):
     assert [r["id"] for r in rows] == ["a", "2", "c"]
     assert rows[1]["Pneumothorax"] == "" and rows[2]["Pleural Effusion"] == "1"
     folder = tmp_path / "txt"
-    folder.mkdir()
+    (folder / "p10" / "p1000").mkdir(parents=True)
     (folder / "x1.txt").write_text("FINDINGS: No effusion.\nIMPRESSION: Normal.")
+    (folder / "p10" / "p1000" / "s5000.txt").write_text("FINDINGS: Small effusion.")
     (folder / "x2.txt").write_bytes(b"Small effusion \xff\xfe here.")
     result = run("parse", folder, "--out", tmp_path / "o2", "--quiet")
     assert result.exit_code == 0, result.output
     rows = read_csv(tmp_path / "o2" / "labels.csv")
-    assert [r["report_id"] for r in rows] == ["x1", "x2"]
+    assert [r["report_id"] for r in rows] == ["s5000", "x1", "x2"]  # sorted by relative path
+    assert rows[0]["Pleural Effusion"] == "1"
     summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
     assert any("non-UTF-8" in p["problem"] for p in summary["problems"])
 

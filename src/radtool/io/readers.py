@@ -146,9 +146,10 @@ def read_jsonl(path: Path, id_col: str | None, text_cols: list[str] | None) -> t
 
 
 def read_folder(path: Path) -> tuple[list[Report], str]:
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".txt")
+    # recursive, so MIMIC-CXR's files/p10/p10000032/s50414267.txt layout works as it is (id = s50414267)
+    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"), key=lambda p: p.relative_to(path).as_posix())
     if not files:
-        raise UserError(f"no .txt files in folder {path}")
+        raise UserError(f"no .txt files in folder {path} (or below it)")
     reports = []
     for i, file in enumerate(files, start=1):
         report = Report(id=file.stem, row=i)
