@@ -142,3 +142,11 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             fh.write("half")
             raise RuntimeError("interrupted")
     assert not target.exists() and list(Path(tmp_path).iterdir()) == []
+
+
+def test_out_that_is_a_file_is_a_clear_error(small_csv, tmp_path):
+    target = tmp_path / "labels.csv"
+    target.write_text("keep me")
+    result = run("parse", small_csv, "--out", target)
+    assert result.exit_code == 2 and "exists and is a file" in result.output
+    assert target.read_text() == "keep me"

@@ -38,6 +38,19 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("interrupted; no partial output was written", markup=False)
             raise typer.Exit(130) from None
+        except OSError as exc:  # a path the user gave cannot be read or written
+            if state.debug:
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            err_console.print(f"error: {exc.strerror or exc}{where}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, and the traceback on request
+            if state.debug:
+                raise
+            err_console.print(f"internal error: {type(exc).__name__}: {exc} (run radtool --debug ... for the traceback)", markup=False, highlight=False)
+            raise typer.Exit(1) from None
 
     return wrapper
 

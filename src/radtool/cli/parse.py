@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UserError
-from ..io import read_reports, write_csv, write_json, write_jsonl
+from ..io import prepare_dir, read_reports, write_csv, write_json, write_jsonl
 from ..io.writers import atomic_write
 from ._common import console, err_console, handle_errors, progress_bar
 
@@ -41,6 +41,9 @@ def parse(
     started = time.perf_counter()
     schema_obj = load_schema(schema)
     reports, id_name = read_reports(input_path, id_col, text_cols)
+    prepare_dir(out)
+    if graphml:
+        prepare_dir(graphml, "GraphML folder")
     if backend == "spacy":
         from ..parse import ReportParser
 

@@ -13,6 +13,22 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def prepare_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Create ``path`` as a folder (checked before any long work starts), or say in one line why not."""
+    from ..errors import UserError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} exists and is a file; give a folder for --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {what} {path}: {exc.strerror}") from exc
+    if not os.access(path, os.W_OK):
+        raise UserError(f"{what} {path} is not writable")
+    return path
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[IO]:
     path = Path(path)
