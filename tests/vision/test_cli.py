@@ -175,5 +175,9 @@ def test_use_commands_bad_input(trained_run, synthetic_set, tmp_path):
                              tmp_path / "c"), "image not found")
     assert_user_error(invoke("explain", "--run", trained_run, "--out", tmp_path / "c"), "no image given")
     image = synthetic_set.root / synthetic_set.rel_paths[0]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert_user_error(invoke("explain", "--run", trained_run, "--image", image, "--out", a_file, "--device", "cpu"),
+                      "File exists")
     assert_user_error(invoke("explain", "--run", trained_run, "--image", image, "--out", tmp_path / "c",
                              "--classes", "Edema", "--device", "cpu"), "not one of the run's classes")

@@ -47,6 +47,12 @@ def handle_user_errors(func: F) -> F:
                 raise
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from None
+        except OSError as exc:  # a path the user gave cannot be read or written
+            if _debug():
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
