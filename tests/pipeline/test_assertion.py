@@ -18,6 +18,7 @@ CASES = [
     ("The effusion is no longer seen.", "Pleural Effusion", 0),
     ("Interval removal of the chest tube.", "Support Devices", 0),
     ("Resolution of the left lower lobe consolidation.", "Consolidation", 0),
+    ("Skin fold mimicking a pneumothorax over the right apex.", "Pneumothorax", 0),
     # pre-negation uncertainty: uncertain, not negated
     ("Small left pleural effusion cannot be excluded.", "Pleural Effusion", -1),
     ("Pneumothorax is not excluded.", "Pneumothorax", -1),
