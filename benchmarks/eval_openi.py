@@ -31,11 +31,12 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--positive", default="1", help="1, or 1,-1 to count uncertain as positive")
     ap.add_argument("--out", type=Path, default=None, help="keep the parse output here")
+    ap.add_argument("--schema", default="chestxray14", help="chestxray14 (default); chexpert scores the 7 observations it shares with the gold")
     args = ap.parse_args()
     data = args.shared / "data" / "openi"
     positive = frozenset(int(v) for v in args.positive.split(","))
     out = args.out or Path(tempfile.mkdtemp(prefix="radtool-openi-"))
-    summary = parse(data / "reports.csv", out, schema="chestxray14")
+    summary = parse(data / "reports.csv", out, schema=args.schema)
     print(f"parsed {summary['reports']} reports in {summary['seconds']['parse']:.1f} s -> {out}")
     with (data / "gold_dev.csv").open(newline="") as fh:
         gold_ids = [row["report_id"] for row in csv.DictReader(fh)]
