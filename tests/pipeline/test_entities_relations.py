@@ -67,3 +67,8 @@ def test_relations_rarely_cross_a_comma(nlp):
     rels = _relations(nlp("Heart size mildly enlarged, aortic calcifications."))
     assert ("modify", "enlarged", "calcifications") not in rels
     assert ("located_at", "enlarged", "Heart size") in rels
+
+
+def test_verbs_are_prose_verbs_not_lexicon_terms(nlp):
+    record = nlp("Left lower lobe opacity. A calcified granuloma is seen.")._.radgraph
+    assert record["verbs"] == ["see"]

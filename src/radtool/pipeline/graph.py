@@ -56,7 +56,13 @@ def span_record(span: Span | Doc) -> dict:
         [rel, index[h], index[t]] for rel, h, t in (doc._.relations or []) if h in index and t in index
     ]
     tokens = [t.text for t in doc[start:end]]
-    verbs = [t.lemma_.lower() for t in doc[start:end] if t.pos_ == "VERB"]
+    # Verbs of the prose: not participles used as adjectives ("calcified granuloma") and not lexicon
+    # terms the small model mis-tags in telegraphic text ("Left lower lobe opacity." → leave).
+    in_entity = {i for ent in ents if ent.start >= start and ent.end <= end for i in range(ent.start, ent.end)}
+    verbs = [
+        t.lemma_.lower() for t in doc[start:end]
+        if t.pos_ == "VERB" and t.dep_ not in ("amod", "compound", "nmod") and t.i not in in_entity
+    ]
     noun_phrases = []
     if doc.has_annotation("DEP"):
         for chunk in doc.noun_chunks:
