@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from .io.readers import Report
 from .pipeline.graph import assemble, span_record
+from .pipeline.labels import sentence_mentions
 from .pipeline.sections import UNSECTIONED, label_sections, segment, split_sentences
 from .schemas import Schema, load_schema
 
@@ -101,6 +102,8 @@ class ReportParser:
                     if progress:
                         progress(len(chunk_records))
         for text, record in zip(texts, records):
+            # label mentions depend only on the sentence: compute them once, not per occurrence
+            record["mentions"] = sentence_mentions(record["entities"], record["relations"], self.schema)
             self.memo[text] = record
         self.stats["parse_seconds"] += time.perf_counter() - start
 

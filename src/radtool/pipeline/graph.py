@@ -108,7 +108,10 @@ def assemble(report_id: str, sentences: Iterable[tuple[str, dict]], schema: Sche
             }
         for rel, head, tail in record["relations"]:
             entities[ids[head]]["relations"].append([rel, ids[tail]])
-        values, abnormal = sentence_mentions(record["entities"], record["relations"], schema)
+        if "mentions" in record:  # memoized by the corpus parser
+            values, abnormal = record["mentions"]
+        else:
+            values, abnormal = sentence_mentions(record["entities"], record["relations"], schema)
         label_rows.append((section, values, abnormal))
         verbs.extend(record["verbs"])
         noun_phrases.extend(record["noun_phrases"])
