@@ -30,15 +30,15 @@ def prepare_dir(path: str | Path, what: str = "output folder") -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[IO]:
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it only if the block succeeds (for writers that
+    want a file name: ``torch.save``, ``savefig``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8", newline=newline) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -46,6 +46,16 @@ def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) 
         except FileNotFoundError:
             pass
         raise
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[IO]:
+    """An open file beside ``path``, flushed to disk and renamed into place when the block succeeds."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8", newline=newline) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
