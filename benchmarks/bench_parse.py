@@ -36,7 +36,7 @@ def bare_model():
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=Path, default=ROOT / "corpora/openi/reports.csv")
-    ap.add_argument("--repeat", type=int, default=1, help="best of N runs for each contender")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs for each contender (single runs swing widely on a shared machine)")
     ap.add_argument("--profile", action="store_true", help="also print seconds per pipeline component over the distinct sentences")
     args = ap.parse_args()
 
