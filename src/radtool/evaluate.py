@@ -8,12 +8,11 @@ positive (``{1}`` by default, ``{1, -1}`` to count uncertain as positive); gold 
 
 from __future__ import annotations
 
-import csv
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError, missing_file
+from .errors import UserError, shown
+from .io.labels import read_labels
 
 ALIASES = {
     "effusion": "pleuraleffusion",
@@ -24,48 +23,11 @@ ALIASES = {
     "supportdevice": "supportdevices",
     "lunglesion": "lunglesion",
 }
-ID_NAMES = ("report_id", "id", "study_id", "Reports", "Path", "path", "study")
 
 
 def canonical(name: str) -> str:
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     return ALIASES.get(key, key)
-
-
-@dataclass
-class Table:
-    id_col: str
-    columns: list[str]
-    rows: dict[str, dict[str, str]]
-
-
-def _read(path: str | Path, id_col: str | None, what: str) -> Table:
-    path = Path(path)
-    if not path.is_file():
-        raise missing_file(path, what)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        columns = list(reader.fieldnames or [])
-        if id_col is None:
-            id_col = next((c for c in ID_NAMES if c in columns), columns[0] if columns else None)
-        if id_col not in columns:
-            raise UserError(f"id column {id_col!r} not found in {what} {path}; columns are: {', '.join(columns)}")
-        rows = {}
-        for row in reader:
-            rows[str(row[id_col]).strip()] = row
-    return Table(id_col, [c for c in columns if c != id_col], rows)
-
-
-def _value(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw == "":
-        return None
-    try:
-        return int(float(raw))
-    except ValueError as exc:
-        raise UserError(f"label value {raw!r} is not 1, 0, -1 or blank") from exc
 
 
 def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -82,23 +44,27 @@ def evaluate(pred: str | Path, gold: str | Path, positive: set[int] | frozenset[
     No Finding is scored but left out of the averages. So is an observation with no gold positive
     among the evaluated reports (the gold standard does not annotate it), unless ``include_empty``;
     ``not_averaged`` lists them."""
-    p_table = _read(pred, id_col, "predictions")
-    g_table = _read(gold, id_col, "gold")
-    g_by = {canonical(c): c for c in g_table.columns}
+    p_table = read_labels(pred, id_col, "predictions")
+    g_table = read_labels(gold, id_col, "gold")
+    g_by: dict[str, str] = {}
+    for c in g_table.columns:
+        g_by.setdefault(canonical(c), c)
     pairs = [(pc, g_by[canonical(pc)]) for pc in p_table.columns if canonical(pc) in g_by]
     if not pairs:
         raise UserError(
-            f"no label columns in common between {pred} ({', '.join(p_table.columns)}) and {gold} ({', '.join(g_table.columns)})"
+            f"no label columns in common between {shown(pred)} ({', '.join(map(repr, p_table.columns))}) "
+            f"and {shown(gold)} ({', '.join(map(repr, g_table.columns))})"
         )
-    common = [i for i in g_table.rows if i in p_table.rows and (ids is None or i in ids) and not (exclude and i in exclude)]
+    p_rows, g_rows = p_table.by_id(), g_table.by_id()
+    common = [i for i in g_table.ids if i in p_rows and (ids is None or i in ids) and not (exclude and i in exclude)]
     if not common:
-        raise UserError(f"no report ids in common between {pred} and {gold}")
+        raise UserError(f"no report ids in common between {shown(pred)} and {shown(gold)}")
     per = {}
     for pc, gc in pairs:
         tp = fp = fn = tn = 0
         for i in common:
-            pv = _value(p_table.rows[i].get(pc)) in positive
-            gv = _value(g_table.rows[i].get(gc)) in positive
+            pv = p_rows[i][pc] in positive
+            gv = g_rows[i][gc] in positive
             tp += pv and gv
             fp += pv and not gv
             fn += gv and not pv

@@ -50,13 +50,15 @@ def policy_name(value: str) -> str:
 
 
 def label_matrix(rows: Sequence[dict], columns: Sequence[str]) -> np.ndarray:
-    """Reports × columns as float: 1, 0, -1, NaN for blank."""
+    """Reports × columns as float: 1, 0, -1, NaN for blank (cells as read by :func:`radtool.io.labels.parse_value`)."""
+    from ..io.labels import parse_value
+
     out = np.full((len(rows), len(columns)), np.nan)
     for i, row in enumerate(rows):
         for j, col in enumerate(columns):
-            value = row.get(col)
-            if value not in (None, ""):
-                out[i, j] = float(value)
+            value = parse_value(row.get(col))
+            if value is not None:
+                out[i, j] = value
     return out
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io.labels import parse_value
 from .features import family_items, split_entity_key
 
 PREVALENCE_KEYS = ("present", "absent", "uncertain", "not_mentioned")
@@ -35,17 +36,11 @@ def _ranked(mentions: Counter, reports: Counter) -> list[tuple[str, int, int]]:
     return sorted(((k, mentions[k], reports[k]) for k in mentions), key=lambda t: (-t[1], -t[2], t[0]))
 
 
-def _label_value(value) -> int | None:
-    if value is None or value == "":
-        return None
-    return int(float(value))
-
-
 def prevalence(records: Sequence[dict], columns: Sequence[str]) -> list[dict]:
     """Per observation, how many reports have it present (1), absent (0), uncertain (-1), not mentioned (blank)."""
     rows = []
     for col in columns:
-        counts = Counter(_VALUE_KEY.get(_label_value(r.get("labels", {}).get(col)), "not_mentioned") for r in records)
+        counts = Counter(_VALUE_KEY.get(parse_value(r.get("labels", {}).get(col)), "not_mentioned") for r in records)
         rows.append({"observation": col, **{k: counts.get(k, 0) for k in PREVALENCE_KEYS}})
     return rows
 

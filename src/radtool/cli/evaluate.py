@@ -7,11 +7,14 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..evaluate import evaluate
 from ..io import write_json
+from ..io.text import read_text
 from ._common import console, handle_errors
+from .options import OptionalOutOpt, QuietOpt
 
 
 def _positive(value: str) -> frozenset[int]:
@@ -28,8 +31,8 @@ def _ids(path: Path | None) -> set[str] | None:
     if path is None:
         return None
     if not path.is_file():
-        raise UserError(f"ids file not found: {path}")
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        raise UserError(f"ids file not found: {shown(path)}")
+    return {line.strip() for line in read_text(path, "ids file", strict=True).splitlines() if line.strip()}
 
 
 def register(app: typer.Typer) -> None:
@@ -42,19 +45,22 @@ def register(app: typer.Typer) -> None:
         id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column in both files (default: report_id/id/first column)."),
         ids: Optional[Path] = typer.Option(None, "--ids", help="Evaluate only the ids listed in this file (one per line)."),
         include_empty: bool = typer.Option(False, "--include-empty", help="Keep observations with no gold positives in the micro/macro averages."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the scores as JSON here."),
+        out: OptionalOutOpt = None,
+        quiet: QuietOpt = False,
     ) -> None:
         """Per-observation precision, recall, F1 and support, micro and macro averaged."""
         result = evaluate(pred, gold, positive=_positive(positive), id_col=id_col, ids=_ids(ids), include_empty=include_empty)
+        if out:
+            write_json(out, result)
+        if quiet:
+            return
         table = Table(title=f"{result['reports']} reports, positive = {','.join(map(str, result['positive']))}")
         for col in ("observation", "precision", "recall", "F1", "support", "FP", "FN"):
             table.add_column(col, justify="left" if col == "observation" else "right")
         for name, s in result["observations"].items():
             note = " (no gold positives; not averaged)" if name in result["not_averaged"] else ""
-            table.add_row(name + note, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]), str(s["fp"]), str(s["fn"]))
+            table.add_row(Text(shown(name) + note), f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]), str(s["fp"]), str(s["fn"]))
         for avg in ("micro", "macro"):
             s = result[avg]
             table.add_row(f"[bold]{avg}[/]", f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"[bold]{s['f1']:.3f}[/]", str(s.get("support", "")), "", "")
         console.print(table)
-        if out:
-            write_json(out, result)

@@ -3,38 +3,31 @@ similarity-weighted vote of the most similar reports, with the provenance of eve
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..io import write_csv, write_json
+from ..io.labels import LabelTable, format_value, read_labels, write_labels
 from ._common import console, handle_errors
 
 
-def _cell(value: float) -> str:
-    return "" if math.isnan(value) else str(int(value))
-
-
-def _read_labels(parse_dir: Path) -> tuple[str, list[str], list[str], list[dict]]:
+def _read_labels(parse_dir: Path) -> LabelTable:
     path = parse_dir / "labels.csv"
     if not path.is_file():
-        raise UserError(f"{parse_dir} has no labels.csv; run radtool parse first")
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = list(reader.fieldnames or [])
-        if len(header) < 2:
-            raise UserError(f"{path} has no label columns")
-        rows = list(reader)
-    return header[0], header[1:], [r[header[0]] for r in rows], rows
+        raise UserError(f"{shown(parse_dir)} has no labels.csv; run radtool parse first")
+    table = read_labels(path, id_col=0, allow_duplicates=True)  # parse writes the id first and keeps every row
+    if not table.columns:
+        raise UserError(f"{shown(path)} has no label columns")
+    return table
 
 
 def _write_labels(path: Path, id_col: str, ids: list[str], columns: list[str], matrix) -> None:
-    write_csv(path, [id_col, *columns], ([rid, *(_cell(v) for v in row)] for rid, row in zip(ids, matrix.tolist())))
+    write_labels(path, id_col, columns, zip(ids, matrix.tolist()))
 
 
 def split_ids(ids: list[str], every: int) -> dict[str, set[str]]:
@@ -83,10 +76,11 @@ def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10,
     if gold is not None and not Path(gold).is_file():
         raise UserError(f"gold file not found: {gold}")
     corpus = load_parse_dir(parse_dir)
-    id_col, columns, ids, rows = _read_labels(parse_dir)
+    table = _read_labels(parse_dir)
+    id_col, columns, ids = table.id_col, table.columns, table.ids
     if ids != [r["id"] for r in corpus.records]:
-        raise UserError(f"{parse_dir}: labels.csv and graphs.jsonl list different reports; re-run radtool parse")
-    labels = label_matrix(rows, columns)
+        raise UserError(f"{shown(parse_dir)}: labels.csv and graphs.jsonl list different reports; re-run radtool parse")
+    labels = label_matrix(table.rows, columns)
     index = SimilarityIndex.from_records(corpus.records, families)
     resolutions = resolve_similarity(index, labels, columns, k=k)
     calibrated = calibrate(resolutions, labels, columns, lr=lr, fallback=fallback)
@@ -100,7 +94,7 @@ def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10,
         prov = ([ids[r.row], r.column, r.old, r.new, policy, "" if r.vote is None else f"{r.vote:.4f}",
                  ";".join(ids[j] for j in r.neighbors), ";".join(f"{w:.4f}" for w in r.weights)] for r in by_policy[policy])
     else:
-        prov = ([ids[r.row], r.column, -1, _cell(results[policy][r.row, col_index[r.column]]), policy, "", "", ""] for r in resolutions)
+        prov = ([ids[r.row], r.column, -1, format_value(results[policy][r.row, col_index[r.column]]), policy, "", "", ""] for r in resolutions)
     write_csv(out / "provenance.csv", header, prov)
     changed = sum(1 for r in resolutions if r.new != -1)
     summary = {
@@ -152,12 +146,18 @@ def register(app: typer.Typer) -> None:
                           holdout_every=holdout_every)
         if quiet:
             return
-        console.print(f"{summary['uncertain_labels']} uncertain labels in {summary['reports']} reports; similarity vote: "
-                      f"{summary['similarity_to_1']} → 1, {summary['similarity_to_0']} → 0, "
-                      f"{summary['uncertain_labels'] - summary['resolved_by_similarity']} left -1 (no certain neighbour). "
-                      f"labels.csv uses policy {summary['policy']} → {out}")
-        c = summary["calibrated"]
-        console.print(f"calibrated (LR ≥ {c['lr']:g} → 1, ≤ 1/{c['lr']:g} → 0, else {c['fallback']}): {c['to_1']} → 1, {c['to_0']} → 0")
+        n, policy_used = summary["uncertain_labels"], summary["policy"]
+        line = f"{n} uncertain labels in {summary['reports']} reports; "
+        if policy_used == "similarity":
+            line += (f"similarity vote: {summary['similarity_to_1']} → 1, {summary['similarity_to_0']} → 0, "
+                     f"{n - summary['resolved_by_similarity']} left -1 (no certain neighbour)")
+        elif policy_used == "calibrated":
+            c = summary["calibrated"]
+            line += (f"calibrated vote (LR ≥ {c['lr']:g} → 1, ≤ 1/{c['lr']:g} → 0, else {c['fallback']}): "
+                     f"{c['to_1']} → 1, {c['to_0']} → 0, {c['to_fallback_or_kept']} → {c['fallback']}")
+        else:
+            line += {"keep": "all kept as -1", "u_ones": f"all {n} → 1", "u_zeros": f"all {n} → 0"}[policy_used]
+        console.print(Text(f"{line}. labels.csv uses policy {policy_used} → {shown(out)}"))
         if "scores" in summary:
             tables = [("all", summary["scores"])] + list(summary.get("split_scores", {}).items())
             for name, scores in tables:

@@ -1,6 +1,21 @@
-"""Readers for report corpora (CSV, JSONL, folders of .txt) and atomic writers."""
+"""Readers for report corpora (CSV, JSONL, folders of .txt), the labels.csv format, and atomic writers."""
 
+from .labels import ID_COLUMNS, LabelTable, parse_value, read_labels, write_labels
 from .readers import Report, read_reports
 from .writers import atomic_path, atomic_write, prepare_dir, write_csv, write_json, write_jsonl
 
-__all__ = ["Report", "read_reports", "atomic_path", "atomic_write", "prepare_dir", "write_csv", "write_json", "write_jsonl"]
+__all__ = [
+    "ID_COLUMNS",
+    "LabelTable",
+    "Report",
+    "atomic_path",
+    "atomic_write",
+    "parse_value",
+    "prepare_dir",
+    "read_labels",
+    "read_reports",
+    "write_csv",
+    "write_json",
+    "write_jsonl",
+    "write_labels",
+]
