@@ -28,8 +28,19 @@ app = typer.Typer(
 COMMAND_MODULES = ("parse", "evaluate", "stats", "similarity", "resolve", "show")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.print(f"radtool {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     state.debug = debug
 
 
@@ -64,6 +75,11 @@ _register()
 
 
 def main() -> None:
+    # Core commands never need thinc's PyTorch layers: keep thinc from importing torch (seconds and
+    # ~0.5 GB per process). Library users of radtool.load() are not affected (see radtool._lazy).
+    from .._lazy import hide_torch_from_thinc
+
+    hide_torch_from_thinc()
     app()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -101,18 +102,35 @@ def schema_from_dict(data: dict, source: str = "schema") -> Schema:
     )
 
 
-def load_schema(name_or_path: str | Path = "chexpert") -> Schema:
-    """Load a shipped schema by name or a schema JSON file by path."""
+def load_schema(name_or_path: "str | Path | Schema" = "chexpert") -> Schema:
+    """A shipped schema by name, or a schema JSON file by path; a Schema is returned as it is.
+
+    Cached: a shipped schema is read and validated once per process, a file once per content
+    (path, size and modification time), so components and commands can ask for it freely.
+    """
+    if isinstance(name_or_path, Schema):
+        return name_or_path
     key = str(name_or_path)
     if key in BUILTIN:
-        text = files(__name__).joinpath(BUILTIN[key]).read_text(encoding="utf-8")
-        source = BUILTIN[key]
-    else:
-        path = Path(key)
-        if not path.is_file():
-            raise UserError(f"schema not found: {key} (use one of {', '.join(BUILTIN)} or a path to a schema JSON file)")
-        text = path.read_text(encoding="utf-8")
-        source = path.name
+        return _load_builtin(key)
+    path = Path(key)
+    if not path.is_file():
+        raise UserError(f"schema not found: {key} (use one of {', '.join(BUILTIN)} or a path to a schema JSON file)")
+    stat = path.stat()
+    return _load_file(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=None)
+def _load_builtin(name: str) -> Schema:
+    return _parse(files(__name__).joinpath(BUILTIN[name]).read_text(encoding="utf-8"), BUILTIN[name])
+
+
+@lru_cache(maxsize=32)
+def _load_file(path: str, size: int, mtime_ns: int) -> Schema:  # size/mtime: re-read when the file changes
+    return _parse(Path(path).read_text(encoding="utf-8"), Path(path).name)
+
+
+def _parse(text: str, source: str) -> Schema:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
