@@ -1,8 +1,10 @@
 """Label accuracy on the OpenI development reports against the NegBio gold (ChestX-ray14 findings).
 
-    python benchmarks/eval_openi.py [--shared ../shared] [--positive 1]
+    python benchmarks/eval_openi.py [--corpus corpora/openi] [--positive 1]
 
-Parses `data/openi/reports.csv` (findings + impression, schema chestxray14) with `radtool parse`, then
+Everything it reads is in the repository: `corpora/openi/reports.csv` (3,184 OpenI reports) and
+`corpora/openi/gold_negbio.csv` (NegBio's MeSH-derived gold for 3,080 of them, public domain).
+Parses the reports (findings + impression, schema chestxray14) with `radtool parse`, then
 scores with `radtool evaluate` on three splits of the 3,080 gold reports:
 
 * tune (report number not divisible by 5): the reports whose errors were read while writing the rules;
@@ -28,21 +30,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--corpus", type=Path, default=ROOT / "corpora" / "openi", help="folder with reports.csv and gold_negbio.csv")
     ap.add_argument("--positive", default="1", help="1, or 1,-1 to count uncertain as positive")
     ap.add_argument("--out", type=Path, default=None, help="keep the parse output here")
     ap.add_argument("--schema", default="chestxray14", help="chestxray14 (default); chexpert scores the 7 observations it shares with the gold")
     args = ap.parse_args()
-    data = args.shared / "data" / "openi"
+    data = args.corpus
     positive = frozenset(int(v) for v in args.positive.split(","))
     out = args.out or Path(tempfile.mkdtemp(prefix="radtool-openi-"))
     summary = parse(data / "reports.csv", out, schema=args.schema)
-    print(f"parsed {summary['reports']} reports in {summary['seconds']['parse']:.1f} s -> {out}")
-    with (data / "gold_dev.csv").open(newline="") as fh:
+    print(f"parsed {summary['reports']} reports -> {out}")
+    with (data / "gold_negbio.csv").open(newline="") as fh:
         gold_ids = [row["report_id"] for row in csv.DictReader(fh)]
     held = {i for i in gold_ids if int(i[3:]) % 5 == 0}
     tune = set(gold_ids) - held
-    pred, gold = out / "labels.csv", data / "gold_dev.csv"
+    pred, gold = out / "labels.csv", data / "gold_negbio.csv"
     for name, ids in (("tune", tune), ("held-out", held), ("all", None)):
         res = evaluate(pred, gold, positive=positive, ids=ids)
         incl = evaluate(pred, gold, positive=positive, ids=ids, include_empty=True)
