@@ -92,3 +92,23 @@ def evaluate(pred: str | Path, gold: str | Path, positive: set[int] | frozenset[
         "unmatched_pred_columns": [c for c in p_table.columns if canonical(c) not in g_by],
         "unmatched_gold_columns": [c for c in g_table.columns if canonical(c) not in {canonical(x) for x in p_table.columns}],
     }
+
+
+# The CheXpert labeler's evaluation (Irvin et al. 2019): each label value scored as its own class.
+KINDS = {
+    "positive": frozenset({1}),
+    "negation": frozenset({0}),
+    "uncertainty": frozenset({-1}),
+    "mention": frozenset({1, 0, -1}),  # any non-blank value: the observation is mentioned
+}
+
+
+def evaluate_kinds(pred: str | Path, gold: str | Path, id_col: str | None = None, ids: set[str] | None = None,
+                   exclude: set[str] | None = None, include_empty: bool = False) -> dict[str, dict]:
+    """Positive, negation, uncertainty and mention F1 per observation, as the CheXpert labeler reports
+    them: ``{kind: evaluate(...) result}`` where a kind's values (``KINDS``) count as that class in both
+    files. An observation with no gold value of a kind is left out of that kind's averages (``not_averaged``)."""
+    return {
+        kind: evaluate(pred, gold, positive=values, id_col=id_col, ids=ids, exclude=exclude, include_empty=include_empty)
+        for kind, values in KINDS.items()
+    }
