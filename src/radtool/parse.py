@@ -1,17 +1,29 @@
-"""The corpus path: parse many reports fast.
+"""The corpus path: parse many reports fast, in bounded memory.
 
 Radiology sentences repeat ("No pneumothorax." appears in thousands of reports), so each report is
-cut into sections and sentences first, every *distinct* sentence is run through the spaCy pipeline
-once, and reports are assembled from the memoized sentence records. The records are plain data, so
-``n_process`` workers can each hold a pipeline and parse a share of the distinct sentences.
+cut into sections and sentences first, every sentence not yet in the memo is run through the spaCy
+pipeline once, and reports are assembled from the memoized sentence records. The memo is an LRU of
+at most ``memo_size`` sentences, so memory does not grow with the corpus.
+
+Work is done in *partitions* of consecutive reports (:data:`PARTITION` by default). A partition is
+parsed by :meth:`ReportParser.parse_partition` into a :class:`Partition`: the labels rows, the
+``graphs.jsonl`` lines as text, the problems and the counters the run summary needs. The same
+function runs in process (``n_process=1``), in ``n_process`` worker processes, on Dask workers
+(:mod:`radtool.cli.parse`) or in one shard of a batch-scheduler array, so every path writes the same
+bytes. Workers hold their own pipeline and memo and send back only that text and those counters.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from .io.readers import Report
 from .pipeline.graph import assemble, span_record
@@ -19,8 +31,9 @@ from .pipeline.labels import sentence_mentions
 from .pipeline.sections import UNSECTIONED, label_sections, segment, split_sentences
 from .schemas import Schema, load_schema
 
-_WORKER_NLP = None
 SENTENCE_COMPONENTS_OFF = ("radtool_labels",)
+PARTITION = 500  # reports per partition: the unit of work of workers, Dask tasks and shards
+MEMO_SIZE = 20_000  # sentences kept in the LRU memo (~2 KB each); see docs/scale.md for the hit rates
 
 
 def report_sentences(report: Report) -> list[tuple[str, str]]:
@@ -40,21 +53,15 @@ def _sentence_key(text: str) -> str:
     return " ".join(text.split())
 
 
+def sentence_hash(text: str) -> int:
+    """A stable 64-bit hash of a sentence (the same in every process, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
 def _load_pipeline(model: str | None, schema: str):
     from .pipeline import load
 
-    nlp = load(model=model, schema=schema)
-    return nlp
-
-
-def _worker_init(model: str | None, schema: str) -> None:
-    global _WORKER_NLP
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER_NLP = _load_pipeline(model, schema)
-
-
-def _worker_parse(texts: list[str]) -> list[dict]:
-    return _parse_texts(_WORKER_NLP, texts)
+    return load(model=model, schema=schema)
 
 
 def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Callable[[int], None] | None = None) -> list[dict]:
@@ -67,18 +74,107 @@ def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Cal
     return out
 
 
-class ReportParser:
-    """Holds a pipeline and the sentence memo; ``parse(reports)`` yields report records in order."""
+class SentenceMemo:
+    """Sentence text → sentence record, least recently used first out past ``max_size`` entries."""
 
-    def __init__(self, model: str | None = None, schema: str = "chexpert", sections: Iterable[str] | None = None, n_process: int = 1) -> None:
+    def __init__(self, max_size: int = MEMO_SIZE) -> None:
+        self.max_size = max(0, int(max_size))
+        self._data: OrderedDict[str, dict] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self._data
+
+    def get(self, text: str) -> dict | None:
+        record = self._data.get(text)
+        if record is not None:
+            self._data.move_to_end(text)
+        return record
+
+    def put(self, text: str, record: dict) -> None:
+        self._data[text] = record
+        self._data.move_to_end(text)
+        while len(self._data) > self.max_size:
+            self._data.popitem(last=False)
+            self.evictions += 1
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+
+def _cell_key(value) -> str:
+    return "blank" if value is None else str(value)
+
+
+@dataclass
+class Partition:
+    """One partition of parsed reports: what the writer needs, and nothing of spaCy."""
+
+    index: int
+    ids: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    values: list[list[int | None]] = field(default_factory=list)  # labels, aligned with the schema's columns
+    graphs: str = ""  # graphs.jsonl lines, one per report, each ending in "\n"
+    problems: list[dict] = field(default_factory=list)
+    prevalence: dict[str, Counter] = field(default_factory=dict)
+    empty_reports: int = 0
+    labeled_reports: int = 0  # reports with at least one label that is not blank
+    sentences: int = 0
+    label_sentences: int = 0  # sentences in the sections that feed the labels
+    sections: Counter = field(default_factory=Counter)  # sentences per section name
+    parsed_sentences: int = 0  # run through spaCy (memo misses)
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))  # distinct sentence hashes
+
+
+def records_partition(index: int, records: Iterable[dict], columns: Sequence[str]) -> Partition:
+    """A :class:`Partition` from report records (``graphs.jsonl`` lines serialized as ``write_jsonl`` does)."""
+    part = Partition(index, prevalence={c: Counter() for c in columns})
+    lines = []
+    for r in records:
+        part.ids.append(r["id"])
+        part.rows.append(r["row"])
+        values = [r["labels"].get(c) for c in columns]
+        part.values.append(values)
+        for c, v in zip(columns, values):
+            part.prevalence[c][_cell_key(v)] += 1
+        if any(v is not None for v in values):
+            part.labeled_reports += 1
+        if not r["entities"] and not r["text"]:
+            part.empty_reports += 1
+        for w in r.get("warnings", []):
+            part.problems.append({"row": r["row"], "id": r["id"], "problem": w})
+        if r.get("error"):
+            part.problems.append({"row": r["row"], "id": r["id"], "problem": r["error"]})
+        lines.append(json.dumps(r, ensure_ascii=False))
+        lines.append("\n")
+    part.graphs = "".join(lines)
+    return part
+
+
+class ReportParser:
+    """Holds a pipeline and the sentence memo. ``parse(reports)`` returns report records in order;
+    ``parse_partition(reports)`` returns a :class:`Partition`; ``iter_records`` streams."""
+
+    def __init__(self, model: str | None = None, schema: str = "chexpert", sections: Iterable[str] | None = None,
+                 n_process: int = 1, memo_size: int = MEMO_SIZE) -> None:
         self.model = model
         self.schema_name = str(schema)
         self.schema: Schema = load_schema(schema)
         self.sections = frozenset(sections) if sections else label_sections()
-        self.n_process = max(1, int(n_process))
-        self.memo: dict[str, dict] = {}
+        self.n_process = max(1, int(n_process))  # kept for callers; parallel runs go through radtool.cli.parse
+        self.memo = SentenceMemo(memo_size)
         self._nlp = None
-        self.stats = {"sentences": 0, "distinct_sentences": 0, "parse_seconds": 0.0}
+        self.stats = {"sentences": 0, "distinct_sentences": 0, "parsed_sentences": 0, "parse_seconds": 0.0}
 
     @property
     def nlp(self):
@@ -86,45 +182,42 @@ class ReportParser:
             self._nlp = _load_pipeline(self.model, self.schema_name)
         return self._nlp
 
-    def _parse_new(self, texts: list[str], progress: Callable[[int], None] | None) -> None:
-        if not texts:
-            return
-        start = time.perf_counter()
-        if self.n_process == 1 or len(texts) < 200:
-            records = _parse_texts(self.nlp, texts, progress=progress)
-        else:
-            size = max(50, len(texts) // (self.n_process * 8))
-            chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-            records = []
-            with ProcessPoolExecutor(self.n_process, initializer=_worker_init, initargs=(self.model, self.schema_name)) as pool:
-                for chunk_records in pool.map(_worker_parse, chunks):
-                    records.extend(chunk_records)
-                    if progress:
-                        progress(len(chunk_records))
-        for text, record in zip(texts, records):
-            # label mentions depend only on the sentence: compute them once, not per occurrence
-            record["mentions"] = sentence_mentions(record["entities"], record["relations"], self.schema)
-            self.memo[text] = record
-        self.stats["parse_seconds"] += time.perf_counter() - start
-
-    def parse(self, reports: Sequence[Report], progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None) -> list[dict]:
+    def _records(self, reports: Sequence[Report], progress: Callable[[int], None] | None = None,
+                 on_start: Callable[[int], None] | None = None, counters: Partition | None = None) -> list[dict]:
+        counters = Partition(0) if counters is None else counters
         segmented = []
-        new: dict[str, None] = {}
+        found: dict[str, dict | None] = {}  # this batch's sentences: record from the memo, or None (to parse)
         for report in reports:
             sentences = [] if report.error else [(sec, _sentence_key(t)) for sec, t in report_sentences(report)]
             sentences = [(sec, t) for sec, t in sentences if t]
             segmented.append(sentences)
-            for _sec, text in sentences:
-                self.stats["sentences"] += 1
-                if text not in self.memo:
-                    new[text] = None
-        self.stats["distinct_sentences"] = len(self.memo) + len(new)
+            for sec, text in sentences:
+                counters.sections[sec] += 1
+                counters.label_sentences += sec in self.sections
+                if text not in found:
+                    found[text] = self.memo.get(text)
+        new = [t for t, r in found.items() if r is None]
+        n_sentences = sum(len(s) for s in segmented)
+        self.stats["sentences"] += n_sentences
+        self.stats["parsed_sentences"] += len(new)
+        self.memo.hits += n_sentences - len(new)  # repeats within the batch count as hits: parsed once
+        self.memo.misses += len(new)
         if on_start:
             on_start(len(new))
-        self._parse_new(list(new), progress)
+        if new:
+            start = time.perf_counter()
+            for text, record in zip(new, _parse_texts(self.nlp, new, progress=progress)):
+                # label mentions depend only on the sentence: compute them once, not per occurrence
+                record["mentions"] = sentence_mentions(record["entities"], record["relations"], self.schema)
+                found[text] = record
+                self.memo.put(text, record)
+            self.stats["parse_seconds"] += time.perf_counter() - start
+        counters.sentences += n_sentences
+        counters.parsed_sentences += len(new)
+        counters.hashes = np.unique(np.fromiter((sentence_hash(t) for t in found), dtype=np.uint64, count=len(found)))
         records = []
         for report, sentences in zip(reports, segmented):
-            record = assemble(report.id, [(sec, self.memo[text]) for sec, text in sentences], self.schema, self.sections)
+            record = assemble(report.id, [(sec, found[text]) for sec, text in sentences], self.schema, self.sections)
             record["row"] = report.row
             if report.error:
                 record["error"] = report.error
@@ -132,6 +225,102 @@ class ReportParser:
                 record["warnings"] = list(report.warnings)
             records.append(record)
         return records
+
+    def parse_partition(self, reports: Sequence[Report], index: int = 0, progress: Callable[[int], None] | None = None) -> Partition:
+        """Parse one partition of reports into labels rows, ``graphs.jsonl`` text and counters."""
+        counters = Partition(index)
+        records = self._records(reports, progress=progress, counters=counters)
+        part = records_partition(index, records, self.schema.columns)
+        for name in ("sentences", "label_sentences", "sections", "parsed_sentences", "hashes"):
+            setattr(part, name, getattr(counters, name))
+        return part
+
+    def iter_records(self, reports: Iterable[Report], partition: int = PARTITION,
+                     progress: Callable[[int], None] | None = None) -> Iterator[dict]:
+        """Report records in input order, ``partition`` reports at a time (memory: one partition + the memo)."""
+        seen = np.zeros(0, dtype=np.uint64)
+        for chunk in partitions(reports, partition):
+            counters = Partition(0)
+            records = self._records(chunk, progress=progress, counters=counters)
+            seen = np.union1d(seen, counters.hashes)
+            self.stats["distinct_sentences"] = len(seen)
+            yield from records
+
+    def parse(self, reports: Sequence[Report], progress: Callable[[int], None] | None = None,
+              on_start: Callable[[int], None] | None = None) -> list[dict]:
+        """All report records of ``reports``, in order (for small corpora; see :meth:`iter_records`)."""
+        counters = Partition(0)
+        records = self._records(list(reports), progress=progress, on_start=on_start, counters=counters)
+        self.stats["distinct_sentences"] = len(counters.hashes)
+        return records
+
+
+def partitions(reports: Iterable[Report], size: int = PARTITION) -> Iterator[list[Report]]:
+    """Consecutive lists of ``size`` reports."""
+    chunk: list[Report] = []
+    for report in reports:
+        chunk.append(report)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ---------------------------------------------------------------- workers (processes and Dask)
+
+_WORKER_PARSERS: dict[tuple, ReportParser] = {}
+
+
+def worker_parser(model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int) -> ReportParser:
+    """The parser of this process for a configuration, built once (its pipeline and memo stay warm)."""
+    key = (model, schema, sections, memo_size)
+    parser = _WORKER_PARSERS.get(key)
+    if parser is None:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size)
+        parser.nlp  # noqa: B018
+        _WORKER_PARSERS[key] = parser
+    return parser
+
+
+def parse_partition_task(reports: list[Report], index: int, model: str | None, schema: str,
+                         sections: tuple[str, ...] | None, memo_size: int = MEMO_SIZE) -> Partition:
+    """Parse one partition in a worker (a process-pool worker or a Dask worker)."""
+    return worker_parser(model, schema, sections, memo_size).parse_partition(reports, index)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process exit when its parent does, even after ``kill -9`` of the parent:
+    ``PR_SET_PDEATHSIG`` on Linux, and a thread that watches the parent pid everywhere."""
+    import signal
+    import sys
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog still works
+            pass
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="radtool-parent-watchdog", daemon=True).start()
+
+
+def _pool_init(parent_pid: int, model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int) -> None:
+    die_with_parent(parent_pid)
+    worker_parser(model, schema, sections, memo_size)
 
 
 def parse_reports(reports: Sequence[Report] | Sequence[str], model: str | None = None, schema: str = "chexpert", n_process: int = 1, sections: Iterable[str] | None = None) -> list[dict]:
@@ -143,4 +332,5 @@ def parse_reports(reports: Sequence[Report] | Sequence[str], model: str | None =
     return ReportParser(model=model, schema=schema, sections=sections, n_process=n_process).parse(items)
 
 
-__all__ = ["ReportParser", "parse_reports", "report_sentences", "UNSECTIONED"]
+__all__ = ["MEMO_SIZE", "PARTITION", "Partition", "ReportParser", "SentenceMemo", "parse_partition_task", "parse_reports",
+           "partitions", "report_sentences", "UNSECTIONED"]

@@ -18,9 +18,8 @@ from collections.abc import Sequence
 
 from ..errors import UserError
 from ..io.readers import Report
-from ..pipeline.entities import EntityTerms, normalize
-from ..pipeline.labels import aggregate, sentence_mentions
-from ..pipeline.sections import UNSECTIONED
+from ..labeling import UNSECTIONED, aggregate, normalize, sentence_mentions
+from ..pipeline.entities import EntityTerms
 from ..schemas import Schema
 
 SHORT_LABELS = {

@@ -20,13 +20,9 @@ from loguru import logger
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from ..labeling import ABSENT, ANATOMY, CERTAINTIES, OBSERVATION, PRESENT, UNCERTAIN
 from ..resources import context_rules
-from .entities import ANATOMY, OBSERVATION, install_extensions
-
-PRESENT = "definitely present"
-UNCERTAIN = "uncertain"
-ABSENT = "definitely absent"
-CERTAINTIES = (PRESENT, UNCERTAIN, ABSENT)
+from .entities import install_extensions
 _ABSENT_CATEGORIES = {"NEGATED_EXISTENCE", "RESOLVED"}
 _UNCERTAIN_CATEGORIES = {"POSSIBLE_EXISTENCE", "HYPOTHETICAL"}
 
@@ -41,7 +37,10 @@ def build_context(nlp: Language, name: str = "radtool_context"):
     silence_pyrush()
     # ConText's pattern matcher is empty (all our rules are literals); spaCy warns on every call
     warnings.filterwarnings("ignore", message=r".*\[W036\].*")
-    from medspacy.context import ConText, ConTextRule
+    from .._lazy import import_medspacy_context  # medspacy.context without QuickUMLS/nltk/sklearn
+
+    _context = import_medspacy_context()
+    ConText, ConTextRule = _context.ConText, _context.ConTextRule
 
     context = ConText(
         nlp,

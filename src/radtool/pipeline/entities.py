@@ -6,17 +6,13 @@ own that map to nothing, so the longest match keeps them from counting as ``effu
 """
 
 
-import re
-
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
+from ..labeling import ANATOMY, OBSERVATION, normalize
 from ..resources import lexicon
 from ..schemas import Schema, load_schema
-
-ANATOMY = "Anatomy"
-OBSERVATION = "Observation"
 
 # kind -> (RadGraph type, priority among equally long matches; lower wins)
 KINDS = {
@@ -35,13 +31,6 @@ LEXICON_KINDS = {
     "anatomy": "anatomy",
     "anatomy_modifiers": "anatomy_modifier",
 }
-_SPACES = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    return _SPACES.sub(" ", text.lower().strip())
-
-
 def inflections(term: str) -> set[str]:
     """The term and simple plural forms of its last word."""
     out = {term}

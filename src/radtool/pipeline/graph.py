@@ -20,7 +20,7 @@ import networkx as nx
 from spacy.tokens import Doc, Span
 
 from ..schemas import Schema
-from .labels import aggregate, sentence_mentions
+from ..labeling import aggregate, entity_label, sentence_mentions
 
 _DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "any", "no", "some"}
 
@@ -74,7 +74,7 @@ def span_record(span: Span | Doc) -> dict:
 
 
 def radgraph_label(entity: dict) -> str:
-    return f"{entity['type']}::{entity['certainty']}"
+    return entity_label(entity["type"], entity["certainty"])
 
 
 def assemble(report_id: str, sentences: Iterable[tuple[str, dict]], schema: Schema, sections: frozenset[str] | None = None) -> dict:

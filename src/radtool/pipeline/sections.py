@@ -14,9 +14,9 @@ from functools import lru_cache
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from ..labeling import UNSECTIONED, label_sections
 from ..resources import section_rules
 
-UNSECTIONED = "UNSECTIONED"
 _ABBREVIATIONS = {"dr", "vs", "approx", "e.g", "i.e", "etc", "mr", "mrs", "ms", "no", "fig", "st", "cf", "resp", "incl"}
 
 
@@ -39,10 +39,6 @@ def _title_regex() -> tuple[re.Pattern, dict[str, str]]:
     # A title sits at the start of the text, of a line, or after a sentence end, and ends with a colon.
     pattern = re.compile(rf"(?:^|(?<=\n)|(?<=[.!?]\s)|(?<=[.!?]\s\s))[ \t]*({alternatives})[ \t]*:", re.IGNORECASE)
     return pattern, lookup
-
-
-def label_sections() -> frozenset[str]:
-    return frozenset(section_rules().get("label_sections", ["FINDINGS", "IMPRESSION", UNSECTIONED]))
 
 
 def split_sections(text: str) -> list[Section]:

@@ -1,0 +1,182 @@
+"""Label rules over plain records: no spaCy here.
+
+The spaCy components (:mod:`radtool.pipeline`), the corpus parser (:mod:`radtool.parse`) and other
+backends (:mod:`radtool.backends.radgraph`) all describe a sentence the same way, as plain dicts, and
+share these rules without importing each other.
+
+A sentence mentions an observation when one of its Observation entities maps to it (schema mention
+phrase) or when a schema combination holds (a finding term related by ``located_at``/``modify`` to an
+anatomy term: "the heart is enlarged" → Cardiomegaly). The mention's certainty gives its value:
+present 1, uncertain -1, absent 0. Over a report, 1 beats -1 beats 0; unmentioned is blank.
+No Finding is 1 when no finding other than those ignored by the schema (Support Devices) is present
+or uncertain in the labelled sections, else blank.
+
+This module is also the one home of the RadGraph entity vocabulary: entity types, certainties and
+the labels built from them (``Observation::definitely absent``; short form ``OBS-DA``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from .resources import lexicon, section_rules
+from .schemas import Schema
+
+# ---------------------------------------------------------------- RadGraph vocabulary
+
+ANATOMY = "Anatomy"
+OBSERVATION = "Observation"
+ENTITY_TYPES = (ANATOMY, OBSERVATION)
+
+PRESENT = "definitely present"
+UNCERTAIN = "uncertain"
+ABSENT = "definitely absent"
+CERTAINTIES = (PRESENT, UNCERTAIN, ABSENT)
+
+# RadGraph's four entity labels, long form (as in its JSON) → short form (as in its paper).
+# There is no uncertain or absent anatomy in RadGraph.
+SHORT_LABELS = {
+    f"{ANATOMY}::{PRESENT}": "ANAT-DP",
+    f"{OBSERVATION}::{PRESENT}": "OBS-DP",
+    f"{OBSERVATION}::{UNCERTAIN}": "OBS-U",
+    f"{OBSERVATION}::{ABSENT}": "OBS-DA",
+}
+ENTITY_LABELS = tuple(SHORT_LABELS)
+LONG_LABELS = {short: long for long, short in SHORT_LABELS.items()}
+
+
+def entity_label(entity_type: str, certainty: str | None) -> str:
+    """The RadGraph label of an entity: ``Observation::uncertain``. Anatomy is always definitely present."""
+    return f"{entity_type}::{PRESENT if entity_type == ANATOMY or not certainty else certainty}"
+
+
+def short_label(label: str) -> str:
+    """``Observation::definitely absent`` → ``OBS-DA``; labels outside RadGraph's four are returned as given."""
+    return SHORT_LABELS.get(label, label)
+
+
+def long_label(label: str) -> str:
+    """``OBS-DA`` (or ``Observation::definitely absent``) → ``Observation::definitely absent``."""
+    return LONG_LABELS.get(label, label)
+
+
+# ---------------------------------------------------------------- text and sections
+
+UNSECTIONED = "UNSECTIONED"
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Lower case, single spaces: how lexicon and schema terms are compared."""
+    return _SPACES.sub(" ", text.lower().strip())
+
+
+def label_sections() -> frozenset[str]:
+    """Sections whose sentences count for labels (shipped section rules)."""
+    return frozenset(section_rules().get("label_sections", ["FINDINGS", "IMPRESSION", UNSECTIONED]))
+
+
+# ---------------------------------------------------------------- label rules
+
+VALUES = {PRESENT: 1, UNCERTAIN: -1, ABSENT: 0}
+RANK = {1: 3, -1: 2, 0: 1}
+_RANK = RANK  # old name
+
+
+def better(a: int | None, b: int | None) -> int | None:
+    """CheXpert aggregation: positive beats uncertain beats negative beats unmentioned."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if RANK[a] >= RANK[b] else b
+
+
+@lru_cache(maxsize=1)
+def abnormal_modifiers() -> frozenset[str]:
+    """Modifiers that assert something abnormal on their own ("enlarged", "widened")."""
+    return frozenset(normalize(t) for t in lexicon().get("abnormal_modifiers", []))
+
+
+_abnormal_modifiers = abnormal_modifiers  # old name
+
+
+def _explained(schema: Schema, concept: str, explanations: set[str]) -> bool:
+    for obs in schema.observations:
+        if obs.name == concept and obs.explained_by:
+            return any(term in text for text in explanations for term in obs.explained_by)
+    return False
+
+
+def sentence_mentions(entities: list[dict], relations: Iterable, schema: Schema) -> tuple[dict[str, int], bool]:
+    """Observation values and whether anything abnormal is asserted, for one sentence.
+
+    ``entities`` are dicts with ``tokens``, ``type``, ``kind``, ``certainty``, ``concepts``;
+    ``relations`` are ``(type, head, tail)`` with indices into ``entities``.
+    """
+    values: dict[str, int] = {}
+    abnormal = False
+    linked: dict[int, set[int]] = {}
+    modified: set[int] = set()
+    suggests: dict[int, set[str]] = {}
+    for rel, head, tail in relations:
+        if rel == "suggestive_of":
+            suggests.setdefault(head, set()).add(normalize(entities[tail]["tokens"]))
+        linked.setdefault(head, set()).add(tail)
+        linked.setdefault(tail, set()).add(head)
+        if rel == "modify":
+            modified.add(head)
+    for i, ent in enumerate(entities):
+        if ent["type"] != OBSERVATION:
+            continue
+        value = VALUES[ent["certainty"]]
+        for concept in ent["concepts"]:
+            if i in suggests and _explained(schema, concept, suggests[i]):
+                continue  # "nodular densities consistent with granulomatous disease"
+            values[concept] = better(values.get(concept), value)
+        if ent["kind"] == "finding" and value != 0:
+            abnormal = True
+        text = normalize(ent["tokens"])
+        if ent["kind"] == "modifier" and value != 0 and i not in modified and text in abnormal_modifiers():
+            abnormal = True
+        anatomy_texts = {normalize(entities[j]["tokens"]) for j in linked.get(i, ()) if entities[j]["type"] == ANATOMY}
+        if not anatomy_texts:
+            continue
+        for obs in schema.observations:
+            for finding_terms, anatomy_terms in obs.combinations:
+                if text in finding_terms and anatomy_texts & anatomy_terms:
+                    values[obs.name] = better(values.get(obs.name), value)
+                    if value != 0 and obs.name not in schema.ignore_for_no_finding:
+                        abnormal = True
+    for name, value in values.items():
+        if value != 0 and name not in schema.ignore_for_no_finding:
+            abnormal = True
+    return values, abnormal
+
+
+def aggregate(sentences: Iterable[tuple[str, dict[str, int], bool]], schema: Schema, sections: frozenset[str] | None = None) -> dict[str, int | None]:
+    """Report labels from ``(section, values, abnormal)`` per sentence; only ``sections`` count."""
+    sections = label_sections() if sections is None else sections
+    labels: dict[str, int | None] = {o.name: None for o in schema.observations}
+    any_abnormal = False
+    any_sentence = False
+    for section, values, abnormal in sentences:
+        if section not in sections:
+            continue
+        any_sentence = True
+        any_abnormal = any_abnormal or abnormal
+        for name, value in values.items():
+            if name in labels:
+                labels[name] = better(labels[name], value)
+    if schema.no_finding:
+        labels[schema.no_finding] = 1 if any_sentence and not any_abnormal else None
+    return {c: labels[c] for c in schema.columns}
+
+
+__all__ = [
+    "ABSENT", "ANATOMY", "CERTAINTIES", "ENTITY_LABELS", "ENTITY_TYPES", "OBSERVATION", "PRESENT", "RANK",
+    "SHORT_LABELS", "UNCERTAIN", "UNSECTIONED", "VALUES", "abnormal_modifiers", "aggregate", "better",
+    "entity_label", "label_sections", "long_label", "normalize", "sentence_mentions", "short_label",
+]
