@@ -27,7 +27,7 @@ import numpy as np
 
 from .io.readers import Report
 from .pipeline.graph import assemble, span_record
-from .pipeline.labels import sentence_mentions
+from .labeling import sentence_mentions
 from .pipeline.sections import UNSECTIONED, label_sections, segment, split_sentences
 from .schemas import Schema, load_schema
 
