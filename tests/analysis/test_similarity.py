@@ -90,7 +90,7 @@ def test_dense_and_sparse_columns_agree(monkeypatch):
 def test_top_k_excludes_self_and_matches_brute_force():
     records = _random_records(25, seed=1)
     index = SimilarityIndex.from_records(records)
-    result = top_k_neighbors(index, k=5, dup_threshold=0.99, memory_mb=0.001)
+    result = top_k_neighbors(index, k=5, dup_threshold=0.99, memory_mb=0.001, keep_zero=True)
     brute = _brute(records)
     np.fill_diagonal(brute, -np.inf)
     for i in range(len(records)):
@@ -101,12 +101,14 @@ def test_top_k_excludes_self_and_matches_brute_force():
     assert (3, copy, pytest.approx(1.0)) in [(i, j, s) for i, j, s in result.duplicates]
 
 
-def test_top_k_larger_than_corpus_pads():
+def test_top_k_larger_than_corpus_pads_and_empty_reports_get_no_neighbours():
     records = [record("a", nps=["x"]), record("b", nps=["x", "y"]), record("c")]
     result = top_k_neighbors(SimilarityIndex.from_records(records), k=10)
-    assert (result.index[:, :2] >= 0).all() and (result.index[:, 2:] == -1).all()
+    assert (result.index[:2, :1] >= 0).all() and (result.index[:, 1:] == -1).all()
     assert result.index[0, 0] == 1 and result.combined[0, 0] == pytest.approx(0.5)
-    assert result.combined[2, 0] == 0.0  # a report with no features is like nothing
+    assert (result.index[2] == -1).all() and np.isnan(result.combined[2]).all()  # no features: no made-up neighbours
+    kept = top_k_neighbors(SimilarityIndex.from_records(records), k=10, keep_zero=True)
+    assert (kept.index[:, :2] >= 0).all() and kept.combined[2, 0] == 0.0  # the old padding, on request
 
 
 def test_fuzzy_merge_joins_plurals_and_keeps_labels_apart():
@@ -137,8 +139,8 @@ def test_fast_tiles_match_reference_and_brute_force(memory_mb, workers):
     np.fill_diagonal(ref, -np.inf)
     for i in range(index.n):
         # exact order over the float32 scores: best first, ties by position
-        expected = sorted(range(index.n), key=lambda j: (-ref[i, j], j))[:7]
-        assert result.index[i].tolist() == expected
+        expected = [j for j in sorted(range(index.n), key=lambda j: (-ref[i, j], j))[:7] if ref[i, j] > 0]
+        assert result.index[i].tolist() == expected + [-1] * (7 - len(expected))
     pairs = sorted((i, j) for i in range(index.n) for j in range(i + 1, index.n) if ref[i, j] >= 0.8)
     assert [(i, j) for i, j, _s in result.duplicates] == pairs and result.duplicate_pairs == len(pairs)
     sets = {f: [feature_sets(r, f) for r in records] for f in FAMILIES}
@@ -157,6 +159,7 @@ def test_fast_kernel_with_empty_families_and_matrix():
     records = [record("a"), record("b"), record("c", nps=["x"]), record("d", verbs=["be"]), record("e", nps=["x"], verbs=["be"])]
     index = SimilarityIndex.from_records(records)
     matrix = np.zeros((5, 5), dtype=np.float32)
-    result = top_k_neighbors(index, k=2, memory_mb=0.0001, matrix=matrix)
+    result = top_k_neighbors(index, k=2, memory_mb=0.0001, matrix=matrix, keep_zero=True)
     np.testing.assert_allclose(matrix, _brute(records), atol=1e-6)
     assert result.index[0].tolist() == [1, 2]  # all scores 0: ties by position, never itself
+    assert top_k_neighbors(index, k=2).index[0].tolist() == [-1, -1]  # by default: no neighbour that shares nothing

@@ -1,10 +1,16 @@
-"""Get report records for analysis: from a ``radtool parse`` folder (reused as is) or by parsing reports."""
+"""Get report records for analysis: from a ``radtool parse`` folder (reused as is) or by parsing reports.
+
+:func:`open_corpus` streams them (``CorpusStream.records()`` reads graphs.jsonl line by line, or parses
+reports a partition at a time), so ``stats`` and ``similarity`` hold one record at a time, not the
+corpus; :func:`load_corpus` gives them as a list, for commands that need random access.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError, missing_file
@@ -23,8 +29,8 @@ def is_parse_dir(path: Path) -> bool:
     return path.is_dir() and (path / "graphs.jsonl").is_file()
 
 
-def read_records(graphs: Path) -> list[dict]:
-    records = []
+def iter_records(graphs: Path) -> Iterator[dict]:
+    """The report records of a graphs.jsonl, one at a time."""
     with graphs.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
@@ -35,8 +41,24 @@ def read_records(graphs: Path) -> list[dict]:
                 raise UserError(f"{graphs}: line {n} is not JSON ({exc}); re-run radtool parse") from exc
             if not isinstance(record, dict) or "entities" not in record or "id" not in record:
                 raise UserError(f"{graphs}: line {n} is not a radtool report record; re-run radtool parse")
-            records.append(record)
-    return records
+            yield record
+
+
+def read_records(graphs: Path) -> list[dict]:
+    return list(iter_records(graphs))
+
+
+def parse_dir_warning(parse_dir: Path) -> str | None:
+    """None for a parse folder written whole; a warning for one from an older radtool (no completion
+    marker). A folder whose files differ from what was written (half updated, half copied) is refused."""
+    from ..io.writers import MARKER, check_output_dir
+
+    note = check_output_dir(parse_dir)
+    if note is None:
+        return None
+    if (parse_dir / MARKER).is_file():
+        raise UserError(f"{note}; re-run radtool parse")
+    return f"{parse_dir} was not written by this radtool version (no completion marker): it may be incomplete"
 
 
 def _label_header(parse_dir: Path) -> tuple[str | None, list[str]]:
@@ -59,6 +81,47 @@ def load_parse_dir(parse_dir: Path) -> Corpus:
     if not columns and records:
         columns = list(records[0].get("labels", {}))
     return Corpus(records, id_col or "report_id", columns, "parse-dir", parse_dir)
+
+
+@dataclass
+class CorpusStream:
+    """Where records come from; ``records()`` starts a new pass over them."""
+
+    factory: Callable[[], Iterator[dict]]
+    id_col: str
+    columns: list[str]
+    source: str  # "parse-dir" or "parsed"
+    parse_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def records(self) -> Iterator[dict]:
+        return self.factory()
+
+
+def open_corpus(input_path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None,
+                schema: str = "chexpert", progress=None) -> CorpusStream:
+    """Like :func:`load_corpus`, streaming: nothing is read or parsed until ``records()`` is iterated."""
+    path = Path(input_path)
+    if not path.exists():
+        raise missing_file(path, "input")
+    if path.is_file() and path.name == "graphs.jsonl":
+        path = path.parent
+    if path.is_dir() and (path / "graphs.jsonl").is_file():
+        warning = parse_dir_warning(path)
+        id_name, columns = _label_header(path)
+        if not columns:
+            first = next(iter_records(path / "graphs.jsonl"), None)
+            columns = list(first.get("labels", {})) if first else []
+        return CorpusStream(lambda: iter_records(path / "graphs.jsonl"), id_name or "report_id", columns, "parse-dir", path,
+                            [warning] if warning else [])
+    from ..io import read_reports
+    from ..parse import ReportParser
+    from ..schemas import load_schema
+
+    schema_obj = load_schema(schema)
+    reports, id_name = read_reports(path, id_col, text_cols)
+    parser = ReportParser(schema=schema)
+    return CorpusStream(lambda: parser.iter_records(reports, progress=progress), id_name, list(schema_obj.columns), "parsed")
 
 
 def load_corpus(input_path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None,

@@ -17,7 +17,7 @@ import math
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +27,7 @@ from .features import FAMILIES, feature_sets
 
 DENSE_SHARE = 0.05  # a feature in more than this share of reports goes to the dense product (measured break-even ~4-6 %)
 MAX_DENSE_COLUMNS = 1024
+DENSE_MEMORY_MB = 512  # at most this much for the dense columns of all families (n × columns float32)
 TILE = 512  # side of the square score tiles of the fast kernel (three float32 tiles stay in a 2 MB L2 cache... roughly)
 
 
@@ -105,29 +106,70 @@ class _Family:
         return self.col_tiles[tile]
 
 
+class _IncidenceBuilder:
+    """A binary CSR matrix built one row (feature set) at a time, in compact arrays."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.vocab: dict[str, int] = {}
+        self.indices = array("q")
+        self.indptr = array("q", [0])
+
+    def add(self, features: Iterable[str]) -> None:
+        vocab = self.vocab
+        self.indices.extend(vocab.setdefault(f, len(vocab)) for f in features)
+        self.indptr.append(len(self.indices))
+
+    def build(self) -> tuple[sp.csr_matrix, list[str]]:
+        n = len(self.indptr) - 1
+        indices = np.frombuffer(self.indices, dtype=np.int64) if len(self.indices) else np.zeros(0, dtype=np.int64)
+        matrix = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices.copy(), np.frombuffer(self.indptr, dtype=np.int64).copy()),
+                               shape=(n, len(self.vocab)))
+        matrix.sort_indices()
+        vocab = list(self.vocab)
+        self.vocab, self.indices = {}, None
+        return matrix, vocab
+
+
 def incidence(sets: Sequence[set[str]]) -> tuple[sp.csr_matrix, list[str]]:
-    vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
+    builder = _IncidenceBuilder()
     for s in sets:
-        indices.extend(vocab.setdefault(f, len(vocab)) for f in s)
-        indptr.append(len(indices))
-    data = np.ones(len(indices), dtype=np.float32)
-    matrix = sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-                           shape=(len(sets), len(vocab)))
-    matrix.sort_indices()
-    return matrix, list(vocab)
+        builder.add(s)
+    return builder.build()
 
 
-def _split(fam: _Family) -> None:
+def _fuzzy_columns(name: str, matrix: sp.csr_matrix, vocab: list[str], threshold: float) -> tuple[sp.csr_matrix, list[str], int]:
+    """Columns of near-identical strings joined (see :func:`fuzzy_merge`): a report has the merged
+    feature if it had any of its members."""
+    df = np.asarray((matrix > 0).sum(axis=0)).ravel()
+    counts = Counter({v: int(d) for v, d in zip(vocab, df)})
+    if name == "entities":
+        mapping = fuzzy_merge(counts, threshold, group=lambda k: k.rpartition(" [")[2], text=lambda k: k.rpartition(" [")[0])
+    else:
+        mapping = fuzzy_merge(counts, threshold)
+    merged = sum(1 for k, v in mapping.items() if k != v)
+    new_vocab = list(dict.fromkeys(mapping[v] for v in vocab))
+    position = {v: i for i, v in enumerate(new_vocab)}
+    remap = np.array([position[mapping[v]] for v in vocab], dtype=np.int64)
+    coo = matrix.tocoo()
+    out = sp.csr_matrix((np.ones(coo.nnz, dtype=np.float32), (coo.row, remap[coo.col])), shape=(matrix.shape[0], len(new_vocab)))
+    out.sum_duplicates()
+    out.data[:] = 1
+    out.sort_indices()
+    return out, new_vocab, merged
+
+
+def _split(fam: _Family, dense_columns: int = MAX_DENSE_COLUMNS) -> None:
     n = fam.matrix.shape[0]
     df = np.asarray(fam.matrix.sum(axis=0)).ravel()
     order = np.argsort(-df, kind="stable")
-    frequent = order[df[order] > max(DENSE_SHARE * n, 8)][:MAX_DENSE_COLUMNS]
+    frequent = order[df[order] > max(DENSE_SHARE * n, 8)][:dense_columns]
     rare = np.setdiff1d(np.arange(fam.matrix.shape[1]), frequent)
     csc = fam.matrix.tocsc()
     fam.dense = np.ascontiguousarray(csc[:, frequent].toarray(), dtype=np.float32)
     fam.sparse = csc[:, rare].tocsr()
+    del csc
     fam.sparse_t = fam.sparse.T.tocsr()
     fam.size1 = np.maximum(fam.sizes, 1).astype(np.float32)
     fam.col_tiles = {}
@@ -148,23 +190,21 @@ class _Rows:
 class SimilarityIndex:
     """Binary incidence matrices of a corpus for chosen families; scores any rows against all reports."""
 
-    def __init__(self, ids: Sequence[str], sets: dict[str, Sequence[set[str]]], fuzzy: float | None = None) -> None:
+    def __init__(self, ids: Sequence[str], sets: dict[str, Sequence[set[str]]] | None = None, fuzzy: float | None = None,
+                 matrices: dict[str, tuple[sp.csr_matrix, list[str]]] | None = None, memory_mb: float = DENSE_MEMORY_MB) -> None:
         self.ids = list(ids)
         self.n = len(self.ids)
         self.families: dict[str, _Family] = {}
-        for name, family_sets in sets.items():
+        if matrices is None:
+            matrices = {name: incidence(family_sets) for name, family_sets in (sets or {}).items()}
+        # frequent columns go to a dense product; their budget is shared by the families
+        dense_columns = int(max(0, min(MAX_DENSE_COLUMNS, memory_mb * 2**20 // max(1, 4 * self.n * max(1, len(matrices))))))
+        for name, (matrix, vocab) in matrices.items():
             merged = 0
             if fuzzy:
-                counts = Counter(f for s in family_sets for f in s)
-                if name == "entities":
-                    mapping = fuzzy_merge(counts, fuzzy, group=lambda k: k.rpartition(" [")[2], text=lambda k: k.rpartition(" [")[0])
-                else:
-                    mapping = fuzzy_merge(counts, fuzzy)
-                merged = sum(1 for k, v in mapping.items() if k != v)
-                family_sets = [{mapping[f] for f in s} for s in family_sets]
-            matrix, vocab = incidence(family_sets)
+                matrix, vocab, merged = _fuzzy_columns(name, matrix, vocab, fuzzy)
             fam = _Family(name, vocab, matrix, np.asarray(matrix.sum(axis=1), dtype=np.float32).ravel(), merged=merged)
-            _split(fam)
+            _split(fam, dense_columns)
             self.families[name] = fam
         # families × reports: which reports have a family at all (the mean skips families both reports lack)
         self.nonempty = np.array([fam.sizes > 0 for fam in self.families.values()]).reshape(len(self.families), self.n)
@@ -172,8 +212,17 @@ class SimilarityIndex:
         self._nfam = np.float32(len(self.families))
 
     @classmethod
-    def from_records(cls, records: Sequence[dict], families: Sequence[str] = FAMILIES, fuzzy: float | None = None) -> SimilarityIndex:
-        return cls([r["id"] for r in records], {f: [feature_sets(r, f) for r in records] for f in families}, fuzzy=fuzzy)
+    def from_records(cls, records: Iterable[dict], families: Sequence[str] = FAMILIES, fuzzy: float | None = None,
+                     memory_mb: float = DENSE_MEMORY_MB) -> SimilarityIndex:
+        """The index of report records: a list, or a stream (graphs.jsonl read line by line) that is read
+        once and never held: only the ids and the compact incidence matrices are kept."""
+        ids: list[str] = []
+        builders = {f: _IncidenceBuilder() for f in families}
+        for record in records:
+            ids.append(record["id"])
+            for f, builder in builders.items():
+                builder.add(feature_sets(record, f))
+        return cls(ids, fuzzy=fuzzy, matrices={f: b.build() for f, b in builders.items()}, memory_mb=memory_mb)
 
     def block_size(self, memory_mb: float = 256) -> int:
         per_row = self.n * 4 * (len(self.families) + 3)  # float32: each family + combined + counts + scratch
@@ -429,8 +478,9 @@ def _workers(workers: int | None) -> int:
 
 def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
                     memory_mb: float = 256, progress: Callable[[int], None] | None = None,
-                    matrix: np.ndarray | None = None, workers: int | None = None) -> Neighbors:
-    """Top-k most similar other reports of every report (self-pairs excluded; ties by position),
+                    matrix: np.ndarray | None = None, workers: int | None = None, keep_zero: bool = False) -> Neighbors:
+    """Top-k most similar other reports of every report (self-pairs excluded; ties by position; only
+    reports that share a feature, unless ``keep_zero``: a report without features has no neighbours),
     near-duplicate pairs with combined similarity ≥ ``dup_threshold``, and mean pairwise similarities.
     If ``matrix`` (n × n) is given, it is filled with the combined scores (diagonal included).
 
@@ -510,6 +560,9 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     nbr[:, :kk] = top.idx
     comb[:, :kk] = top.val
     have = nbr >= 0
+    if not keep_zero:  # a neighbour that shares no feature is no neighbour: empty reports get none
+        have &= comb > 0
+        nbr[~have] = -1
     comb[~have] = np.nan
     fams = {f: np.full((n, k), np.nan, dtype=np.float32) for f in index.families}
     left = np.repeat(positions, k).reshape(n, k)[have]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,40 +23,69 @@ class CorpusStats:
     prevalence: list[dict]  # observation, present, absent, uncertain, not_mentioned
 
 
-def _count(records: Sequence[dict], family: str) -> tuple[Counter, Counter]:
-    mentions, reports = Counter(), Counter()
-    for record in records:
-        items = family_items(record, family)
-        mentions.update(items)
-        reports.update(set(items))
-    return mentions, reports
+class StatsCounter:
+    """Counts of a corpus, one report record at a time (memory: the distinct features, not the reports)."""
+
+    FAMILIES = ("verbs", "noun_phrases", "entities")
+
+    def __init__(self, columns: Sequence[str] | None = None) -> None:
+        self.columns = list(columns) if columns is not None else None
+        self.reports = 0
+        self.mentions = {f: Counter() for f in self.FAMILIES}
+        self.in_reports = {f: Counter() for f in self.FAMILIES}
+        self.values: dict[str, Counter] = {}
+
+    def add(self, record: dict) -> None:
+        if self.columns is None:
+            self.columns = list(record.get("labels", {}))
+        self.reports += 1
+        for family in self.FAMILIES:
+            items = family_items(record, family)
+            self.mentions[family].update(items)
+            self.in_reports[family].update(set(items))
+        labels = record.get("labels", {})
+        for col in self.columns:
+            self.values.setdefault(col, Counter())[_VALUE_KEY.get(parse_value(labels.get(col)), "not_mentioned")] += 1
+
+    def update(self, records: Iterable[dict]) -> StatsCounter:
+        for record in records:
+            self.add(record)
+        return self
+
+    def prevalence(self) -> list[dict]:
+        return [{"observation": col, **{k: self.values.get(col, Counter()).get(k, 0) for k in PREVALENCE_KEYS}} for col in self.columns or []]
+
+    def result(self) -> CorpusStats:
+        n = self.reports
+        share = (lambda k: round(k / n, 4)) if n else (lambda k: 0.0)
+        ranked = {f: _ranked(self.mentions[f], self.in_reports[f]) for f in self.FAMILIES}
+        verbs = [{"verb": v, "count": c, "reports": r, "share_of_reports": share(r)} for v, c, r in ranked["verbs"]]
+        nps = [{"noun_phrase": v, "count": c, "reports": r, "share_of_reports": share(r)} for v, c, r in ranked["noun_phrases"]]
+        entities = []
+        for key, c, r in ranked["entities"]:
+            text, kind, certainty = split_entity_key(key)
+            entities.append({"entity": text, "type": kind, "certainty": certainty, "count": c, "reports": r, "share_of_reports": share(r)})
+        return CorpusStats(n, verbs, entities, nps, self.prevalence())
 
 
 def _ranked(mentions: Counter, reports: Counter) -> list[tuple[str, int, int]]:
     return sorted(((k, mentions[k], reports[k]) for k in mentions), key=lambda t: (-t[1], -t[2], t[0]))
 
 
-def prevalence(records: Sequence[dict], columns: Sequence[str]) -> list[dict]:
+def prevalence(records: Iterable[dict], columns: Sequence[str]) -> list[dict]:
     """Per observation, how many reports have it present (1), absent (0), uncertain (-1), not mentioned (blank)."""
-    rows = []
-    for col in columns:
-        counts = Counter(_VALUE_KEY.get(parse_value(r.get("labels", {}).get(col)), "not_mentioned") for r in records)
-        rows.append({"observation": col, **{k: counts.get(k, 0) for k in PREVALENCE_KEYS}})
-    return rows
+    counter = StatsCounter(columns)
+    for record in records:
+        counter.reports += 1
+        labels = record.get("labels", {})
+        for col in counter.columns:
+            counter.values.setdefault(col, Counter())[_VALUE_KEY.get(parse_value(labels.get(col)), "not_mentioned")] += 1
+    return counter.prevalence()
 
 
-def corpus_stats(records: Sequence[dict], columns: Sequence[str] | None = None) -> CorpusStats:
-    n = len(records)
-    if columns is None:
-        columns = list(records[0].get("labels", {})) if records else []
-    share = (lambda k: round(k / n, 4)) if n else (lambda k: 0.0)
-    verbs = [{"verb": v, "count": c, "reports": r, "share_of_reports": share(r)} for v, c, r in _ranked(*_count(records, "verbs"))]
-    nps = [{"noun_phrase": v, "count": c, "reports": r, "share_of_reports": share(r)} for v, c, r in _ranked(*_count(records, "noun_phrases"))]
-    entities = []
-    for key, c, r in _ranked(*_count(records, "entities")):
-        text, kind, certainty = split_entity_key(key)
-        entities.append({"entity": text, "type": kind, "certainty": certainty, "count": c, "reports": r, "share_of_reports": share(r)})
-    return CorpusStats(n, verbs, entities, nps, prevalence(records, columns))
+def corpus_stats(records: Iterable[dict], columns: Sequence[str] | None = None) -> CorpusStats:
+    """Counts over ``records`` (any iterable: a list, or a stream read from graphs.jsonl)."""
+    return StatsCounter(columns).update(records).result()
 
 
 # ---------------------------------------------------------------- charts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
@@ -14,9 +14,12 @@ from rich.table import Table
 
 from ..errors import UserError
 from ..io import write_csv, write_json
-from ._common import console, handle_errors, progress_bar
+from ..io.writers import atomic_dir, check_replaceable
+from ._common import console, err_console, handle_errors, progress_bar
+from .options import IdColOpt, OutOpt, QuietOpt, SchemaOpt, TextColOpt
 
 MATRIX_LIMIT = 5000
+OUTPUTS = ["neighbors.csv", "matrix.csv", "near_duplicates.csv", "top1_similarity.png", "similarity.json"]
 
 
 def _fmt(value: float) -> str:
@@ -38,7 +41,7 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
                schema: str = "chexpert", memory_mb: float = 256, show_progress: bool = False) -> dict:
     """Write ``neighbors.csv`` (top-k), ``matrix.csv`` (if ``matrix``), ``near_duplicates.csv``,
     ``top1_similarity.png`` and ``similarity.json`` (the summary, also returned) to ``out``."""
-    from ..analysis.corpus import load_corpus
+    from ..analysis.corpus import open_corpus
     from ..analysis.features import parse_families
     from ..analysis.similarity import SimilarityIndex, top_k_neighbors
 
@@ -48,15 +51,19 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
         raise UserError(f"--top-k must be at least 1, not {top_k}")
     if not 0 <= dup_threshold <= 1:
         raise UserError(f"--dup-threshold must be between 0 and 1, not {dup_threshold}")
-    corpus = load_corpus(input_path, id_col, text_cols, schema)
-    n = len(corpus.records)
+    check_replaceable(out, OUTPUTS)
+    corpus = open_corpus(input_path, id_col, text_cols, schema)
+    for warning in corpus.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False)
+    started = time.perf_counter()
+    # one pass over the records, never held: the index keeps the ids and compact incidence matrices
+    index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
+    index_seconds = time.perf_counter() - started
+    n = index.n
     if n < 2:
         raise UserError(f"{input_path} has {n} report(s); similarity needs at least 2")
     if matrix and n > MATRIX_LIMIT:
         raise UserError(f"--matrix is for corpora up to {MATRIX_LIMIT:,} reports ({n:,} here); use --top-k K without --matrix")
-    started = time.perf_counter()
-    index = SimilarityIndex.from_records(corpus.records, families, fuzzy=fuzzy)
-    index_seconds = time.perf_counter() - started
     full = np.zeros((n, n), dtype=np.float32) if matrix else None
     k = top_k or 10
     if show_progress:
@@ -67,43 +74,44 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
         result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full)
     ids = corpus.id_col
     outputs = []
-    if top_k is not None:
-        header = [ids, "neighbor_id", "rank", "similarity", *families]
-        rows = (
-            [index.ids[i], index.ids[j], rank + 1, _fmt(float(result.combined[i, rank])), *(_fmt(float(result.per_family[f][i, rank])) for f in families)]
-            for i in range(n) for rank, j in enumerate(result.index[i].tolist()) if j >= 0
-        )
-        write_csv(out / "neighbors.csv", header, rows)
-        outputs.append("neighbors.csv")
-    if full is not None:
-        write_csv(out / "matrix.csv", [ids, *index.ids], ([index.ids[i], *(f"{v:.4f}" for v in full[i].tolist())] for i in range(n)))
-        outputs.append("matrix.csv")
-    write_csv(out / "near_duplicates.csv", [ids, "duplicate_id", "similarity"],
-              ([index.ids[i], index.ids[j], f"{s:.4f}"] for i, j, s in result.duplicates))
-    outputs.append("near_duplicates.csv")
-    top1 = result.combined[:, 0]
-    _histogram(top1[~np.isnan(top1)], out / "top1_similarity.png", families, dup_threshold)
-    outputs.append("top1_similarity.png")
-    summary = {
-        "input": str(input_path),
-        "source": corpus.source,
-        "reports": n,
-        "families": list(families),
-        "fuzzy": fuzzy,
-        "vocabulary": {f: len(fam.vocab) for f, fam in index.families.items()},
-        "merged_by_fuzzy": {f: fam.merged for f, fam in index.families.items()},
-        "top_k": k,
-        "mean_pairwise_similarity": result.mean_pairwise,
-        "mean_top1_similarity": {"combined": float(np.nanmean(top1)),
-                                 **{f: float(np.nanmean(result.per_family[f][:, 0])) for f in families}},
-        "near_duplicate_threshold": dup_threshold,
-        "near_duplicate_pairs": result.duplicate_pairs,
-        "near_duplicate_pairs_written": len(result.duplicates),
-        "reports_in_near_duplicates": len({i for i, _j, _s in result.duplicates} | {j for _i, j, _s in result.duplicates}),
-        "seconds": {"index": round(index_seconds, 3), "neighbors": round(result.seconds, 3)},
-        "outputs": [*outputs, "similarity.json"],
-    }
-    write_json(out / "similarity.json", summary)
+    with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
+        if top_k is not None:
+            header = [ids, "neighbor_id", "rank", "similarity", *families]
+            rows = (
+                [index.ids[i], index.ids[j], rank + 1, _fmt(float(result.combined[i, rank])), *(_fmt(float(result.per_family[f][i, rank])) for f in families)]
+                for i in range(n) for rank, j in enumerate(result.index[i].tolist()) if j >= 0
+            )
+            write_csv(tmp / "neighbors.csv", header, rows)
+            outputs.append("neighbors.csv")
+        if full is not None:
+            write_csv(tmp / "matrix.csv", [ids, *index.ids], ([index.ids[i], *(f"{v:.4f}" for v in full[i].tolist())] for i in range(n)))
+            outputs.append("matrix.csv")
+        write_csv(tmp / "near_duplicates.csv", [ids, "duplicate_id", "similarity"],
+                  ([index.ids[i], index.ids[j], f"{s:.4f}"] for i, j, s in result.duplicates))
+        outputs.append("near_duplicates.csv")
+        top1 = result.combined[:, 0]
+        _histogram(top1[~np.isnan(top1)], tmp / "top1_similarity.png", families, dup_threshold)
+        outputs.append("top1_similarity.png")
+        summary = {
+            "input": str(input_path),
+            "source": corpus.source,
+            "reports": n,
+            "families": list(families),
+            "fuzzy": fuzzy,
+            "vocabulary": {f: len(fam.vocab) for f, fam in index.families.items()},
+            "merged_by_fuzzy": {f: fam.merged for f, fam in index.families.items()},
+            "top_k": k,
+            "mean_pairwise_similarity": result.mean_pairwise,
+            "mean_top1_similarity": {"combined": float(np.nanmean(top1)),
+                                     **{f: float(np.nanmean(result.per_family[f][:, 0])) for f in families}},
+            "near_duplicate_threshold": dup_threshold,
+            "near_duplicate_pairs": result.duplicate_pairs,
+            "near_duplicate_pairs_written": len(result.duplicates),
+            "reports_in_near_duplicates": len({i for i, _j, _s in result.duplicates} | {j for _i, j, _s in result.duplicates}),
+            "seconds": {"index": round(index_seconds, 3), "neighbors": round(result.seconds, 3)},
+            "outputs": [*outputs, "similarity.json"],
+        }
+        write_json(tmp / "similarity.json", summary)
     return summary
 
 
@@ -124,40 +132,42 @@ def _histogram(values: np.ndarray, path: Path, families, dup_threshold: float) -
     plt.close(fig)
 
 
+@handle_errors
+def similarity_cli(
+    input_path: Annotated[Path, typer.Argument(help="A radtool parse folder (graphs.jsonl is reused) or reports: CSV/TSV, JSONL, or a folder of .txt files.", show_default=False)],
+    out: OutOpt = Path("radtool-similarity"),
+    features: Annotated[Optional[list[str]], typer.Option("--features", help="Feature families: noun_phrases, verbs, entities (comma-separated or repeated; default all three).")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Write the K most similar reports of each report to neighbors.csv (default 10 unless --matrix); only reports that share a feature.")] = None,
+    matrix: Annotated[bool, typer.Option("--matrix", help=f"Write the all-pairs matrix.csv (corpora up to {MATRIX_LIMIT:,} reports).")] = False,
+    fuzzy: Annotated[Optional[float], typer.Option("--fuzzy", help="Merge near-identical feature strings first (rapidfuzz ratio ≥ THRESHOLD, 0-100; 90 is a good start).")] = None,
+    dup_threshold: Annotated[float, typer.Option("--dup-threshold", help="Combined similarity at or above which a pair goes to near_duplicates.csv.")] = 0.9,
+    id_col: IdColOpt = None,
+    text_col: TextColOpt = None,
+    schema: SchemaOpt = "chexpert",
+    memory_mb: Annotated[float, typer.Option("--memory-mb", help="Memory for one block of scores; lower it on small machines.")] = 256,
+    quiet: QuietOpt = False,
+) -> None:
+    """Report similarity |A ∩ B| / max(|A|, |B|) over noun phrases, verbs and entities: neighbours, matrix, near-duplicates."""
+    if top_k is None and not matrix:
+        top_k = 10
+    summary = similarity(input_path, out, features=features, top_k=top_k, matrix=matrix, fuzzy=fuzzy, dup_threshold=dup_threshold,
+                         id_col=id_col, text_cols=text_col, schema=schema, memory_mb=memory_mb, show_progress=not quiet)
+    if quiet:
+        return
+    table = Table(title=f"consistency: {summary['reports']:,} reports", title_justify="left")
+    for col in ("family", "vocabulary", "mean pairwise", "mean top-1"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for fam in [*summary["families"], "combined"]:
+        vocab = summary["vocabulary"].get(fam)
+        merged = summary["merged_by_fuzzy"].get(fam)
+        table.add_row(fam, "" if vocab is None else f"{vocab:,}" + (f" ({merged:,} merged)" if merged else ""),
+                      f"{summary['mean_pairwise_similarity'][fam]:.3f}", f"{summary['mean_top1_similarity'][fam]:.3f}")
+    console.print(table)
+    s = summary["seconds"]
+    console.print(f"{summary['near_duplicate_pairs']:,} near-duplicate pairs (≥ {summary['near_duplicate_threshold']:g}) "
+                  f"among {summary['reports_in_near_duplicates']:,} reports; neighbours in {s['neighbors']:.2f} s "
+                  f"(index {s['index']:.2f} s) → {out}")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("similarity")
-    @handle_errors
-    def similarity_cli(
-        input_path: Path = typer.Argument(..., help="A radtool parse folder (graphs.jsonl is reused) or reports: CSV/TSV, JSONL, or a folder of .txt files.", show_default=False),
-        out: Path = typer.Option(Path("radtool-similarity"), "--out", "-o", help="Output folder."),
-        features: Optional[list[str]] = typer.Option(None, "--features", help="Feature families: noun_phrases, verbs, entities (comma-separated or repeated; default all three)."),
-        top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Write the K most similar reports of each report to neighbors.csv (default 10 unless --matrix)."),
-        matrix: bool = typer.Option(False, "--matrix", help=f"Write the all-pairs matrix.csv (corpora up to {MATRIX_LIMIT:,} reports)."),
-        fuzzy: Optional[float] = typer.Option(None, "--fuzzy", help="Merge near-identical feature strings first (rapidfuzz ratio ≥ THRESHOLD, 0-100; 90 is a good start)."),
-        dup_threshold: float = typer.Option(0.9, "--dup-threshold", help="Combined similarity at or above which a pair goes to near_duplicates.csv."),
-        id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column when parsing reports."),
-        text_col: Optional[list[str]] = typer.Option(None, "--text-col", help="Text column when parsing reports; repeatable."),
-        schema: str = typer.Option("chexpert", "--schema", help="Label schema when parsing reports."),
-        memory_mb: float = typer.Option(256, "--memory-mb", help="Memory for one block of scores; lower it on small machines."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    ) -> None:
-        """Report similarity |A ∩ B| / max(|A|, |B|) over noun phrases, verbs and entities: neighbours, matrix, near-duplicates."""
-        if top_k is None and not matrix:
-            top_k = 10
-        summary = similarity(input_path, out, features=features, top_k=top_k, matrix=matrix, fuzzy=fuzzy, dup_threshold=dup_threshold,
-                             id_col=id_col, text_cols=text_col, schema=schema, memory_mb=memory_mb, show_progress=not quiet)
-        if quiet:
-            return
-        table = Table(title=f"consistency: {summary['reports']:,} reports", title_justify="left")
-        for col in ("family", "vocabulary", "mean pairwise", "mean top-1"):
-            table.add_column(col, justify="left" if col == "family" else "right")
-        for fam in [*summary["families"], "combined"]:
-            vocab = summary["vocabulary"].get(fam)
-            merged = summary["merged_by_fuzzy"].get(fam)
-            table.add_row(fam, "" if vocab is None else f"{vocab:,}" + (f" ({merged:,} merged)" if merged else ""),
-                          f"{summary['mean_pairwise_similarity'][fam]:.3f}", f"{summary['mean_top1_similarity'][fam]:.3f}")
-        console.print(table)
-        s = summary["seconds"]
-        console.print(f"{summary['near_duplicate_pairs']:,} near-duplicate pairs (≥ {summary['near_duplicate_threshold']:g}) "
-                      f"among {summary['reports_in_near_duplicates']:,} reports; neighbours in {s['neighbors']:.2f} s "
-                      f"(index {s['index']:.2f} s) → {out}")
+    app.command("similarity")(similarity_cli)
