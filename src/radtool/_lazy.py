@@ -87,3 +87,34 @@ def import_medspacy_context() -> ModuleType:
         for name, module in placeholders.items():
             if sys.modules.get(name) is module:
                 del sys.modules[name]
+        sys.meta_path.insert(0, _RealMedspacyLater())
+
+
+class _RealMedspacyLater:
+    """One-shot finder: when someone imports ``medspacy`` after :func:`import_medspacy_context`, run
+    the real package ``__init__`` with the submodules already imported bound as its attributes."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "medspacy":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("medspacy")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _BindImportedSubmodules(spec.loader)
+        return spec
+
+
+class _BindImportedSubmodules:
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        for full_name, submodule in list(sys.modules.items()):
+            parent, _, child = full_name.rpartition(".")
+            if parent == "medspacy" and submodule is not None:
+                setattr(module, child, submodule)
+        self.loader.exec_module(module)
