@@ -8,13 +8,24 @@ exit status 2; ``--debug`` shows the traceback instead. Plugins add commands thr
 
 from __future__ import annotations
 
-import importlib
+import signal
 import sys
-from importlib.metadata import entry_points
 
-import typer
+from .. import _interrupted_while_starting  # the console script's Ctrl-C handler during imports (radtool/__init__.py)
 
-from ._common import console, err_console, state
+import importlib  # noqa: E402
+from importlib.metadata import entry_points  # noqa: E402
+
+import typer  # noqa: E402
+
+try:  # typer >= 0.20 carries its own copy of click; its exceptions are the ones raised
+    from typer._click import exceptions as _cx  # noqa: E402
+except ImportError:  # pragma: no cover - older typer on real click
+    from click import exceptions as _cx  # noqa: E402
+
+from ..errors import one_line  # noqa: E402
+from . import options  # noqa: F401  (flags show no <bool> type in help)
+from ._common import console, err_console, print_error, state  # noqa: E402
 
 app = typer.Typer(
     name="radtool",
@@ -59,7 +70,7 @@ def _register() -> None:
         try:
             sub = ep.load()
         except Exception as exc:  # a broken plugin must not break the core CLI
-            err_console.print(f"[yellow]warning:[/] plugin command {ep.name!r} failed to load: {exc}")
+            err_console.print(one_line(f"warning: plugin command {ep.name!r} failed to load: {exc}"), markup=False, highlight=False, emoji=False)
             continue
         app.add_typer(sub, name=ep.name)
     if "classify" not in plugin_names:
@@ -74,16 +85,43 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def main() -> int:
     # Core commands never need thinc's PyTorch layers: keep thinc from importing torch (seconds and
     # ~0.5 GB per process). Library users of radtool.load() are not affected (see radtool._lazy).
     from .._lazy import hide_torch_from_thinc
 
     hide_torch_from_thinc()
-    app()
+    return run(sys.argv[1:])
 
 
-__all__ = ["app", "main", "console", "err_console"]
+def run(args: list[str]) -> int:
+    """Run the CLI on ``args`` and return the exit status. Every error is one line on stderr:
+    usage errors (a missing argument, ``-n 0``) exit 2 like user errors, instead of click's box."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # imports done: commands handle Ctrl-C
+    state.interrupt_reported = False
+    try:
+        code = app(args=args, prog_name="radtool", standalone_mode=False)
+    except _cx.NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help() if exc.ctx else exc.format_message(), markup=False, highlight=False, emoji=False)
+        return 0
+    except _cx.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "radtool"
+        print_error(f"error: {exc.format_message().rstrip('.')} (see {where} --help)")
+        return exc.exit_code if exc.exit_code else 2
+    except _cx.ClickException as exc:
+        print_error(f"error: {exc.format_message()}")
+        return exc.exit_code
+    except (typer.Abort, _cx.Abort if hasattr(_cx, "Abort") else typer.Abort, KeyboardInterrupt):
+        code = 130
+    if code == 130 and not state.interrupt_reported:
+        from ..io.writers import journal
+
+        print_error(f"interrupted; {journal.interruption_note()}")
+    return code if isinstance(code, int) else 0
+
+
+__all__ = ["app", "main", "run", "console", "err_console"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -18,6 +18,7 @@ import typer
 OUT_HELP = "Output folder (created; an existing radtool output folder is replaced as a whole)."
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)]
+OutFileOpt = Annotated[Path, typer.Option("--out", "-o", help="Output file (written to a temporary name, then renamed into place).")]
 OptionalOutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the result here.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables; errors and warnings only.")]
 IdColOpt = Annotated[
@@ -47,11 +48,34 @@ ModelOpt = Annotated[
 ]
 NProcessOpt = Annotated[int, typer.Option("--n-process", "-n", min=1, help="Worker processes.")]
 
+def _flags_without_type_label() -> None:
+    """typer 0.2x labels every flag (``--quiet``, ``--help``) with ``<bool>`` in rich help, as if it
+    took a value. A flag takes none: show no type for it (once per process; other options unchanged)."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover - older typer: flags already show no type
+        return
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_radtool_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._radtool_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_type_label()
+
 __all__ = [
     "IdColOpt",
     "ModelOpt",
     "NProcessOpt",
     "OptionalOutOpt",
+    "OutFileOpt",
     "OutOpt",
     "QuietOpt",
     "SchemaOpt",
