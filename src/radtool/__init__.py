@@ -11,8 +11,26 @@ The public API is small and imports nothing heavy until it is called::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_while_starting(signum, frame) -> None:  # pragma: no cover - timing dependent
+    _os.write(2, b"interrupted while starting; nothing was written\n")
+    _os._exit(130)
+
+
+# The console script only (not `import radtool` elsewhere): Ctrl-C during start-up imports is one
+# line, not a traceback; radtool.cli.run() hands Ctrl-C back to the commands once imports are done.
+if _sys.argv and _os.path.basename(_sys.argv[0]) in ("radtool", "radtool.exe"):
+    try:
+        _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+    except ValueError:  # not the main thread
+        pass
+
+from collections.abc import Iterable, Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 try:
     from importlib.metadata import PackageNotFoundError, version as _version
