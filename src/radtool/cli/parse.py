@@ -449,8 +449,9 @@ def parse_cli(
     radgraph_model: Annotated[Optional[str], typer.Option("--radgraph-model", help="For --backend radgraph: the unpacked model folder (radgraph-xl/ with config.json) or the folder above it; nothing is downloaded.")] = None,
     graphml: Annotated[Optional[Path], typer.Option("--graphml", help="Also write each report's graph as GraphML into this folder.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Parse on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N worker processes here. Needs radtool[dask].")] = None,
-    shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Parse only shard I of N (0 <= I < N; partitions of 500 reports dealt in turn); combine the N outputs with radtool merge.")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Parse only shard I of N (0 <= I < N; partitions dealt in turn); combine the N outputs with radtool merge.")] = None,
     memo_size: Annotated[int, typer.Option("--memo-size", min=0, help="Distinct sentences kept in the sentence memo (LRU), per process.")] = MEMO_SIZE,
+    partition: Annotated[int, typer.Option("--partition", min=1, help="Reports per partition: the unit of work of workers, Dask tasks and shards (the shards of one run must share it).")] = PARTITION,
     quiet: QuietOpt = False,
 ) -> None:
     """Label reports (1 / 0 / -1 / blank per observation) and extract RadGraph-style entities and relations.
@@ -465,7 +466,7 @@ def parse_cli(
     summary = parse(
         input_path, out, id_col=id_col, text_cols=text_col, schema=schema, n_process=n_process, model=model,
         sections=[s.upper() for s in section] if section else None, backend=backend, radgraph_model=radgraph_model,
-        graphml=graphml, show_progress=not quiet, scheduler=scheduler, shard=parse_shard(shard), memo_size=memo_size,
+        graphml=graphml, show_progress=not quiet, scheduler=scheduler, shard=parse_shard(shard), memo_size=memo_size, partition=partition,
         started=time.perf_counter() - since if since is not None else None,
     )
     if not quiet:
