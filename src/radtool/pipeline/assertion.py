@@ -15,6 +15,8 @@ How ConText categories map (docs/label-policy.md has an example sentence per rul
 
 
 import warnings
+from bisect import bisect_right
+from functools import lru_cache
 
 from loguru import logger
 from spacy.language import Language
@@ -22,7 +24,9 @@ from spacy.tokens import Doc, Span
 
 from ..labeling import ABSENT, ANATOMY, CERTAINTIES, OBSERVATION, PRESENT, UNCERTAIN
 from ..resources import context_rules
+from ._data import data_from_bytes, data_to_bytes, read_data, write_data
 from .entities import install_extensions
+from .sections import report_sentences
 _ABSENT_CATEGORIES = {"NEGATED_EXISTENCE", "RESOLVED"}
 _UNCERTAIN_CATEGORIES = {"POSSIBLE_EXISTENCE", "HYPOTHETICAL"}
 
@@ -33,16 +37,39 @@ def silence_pyrush() -> None:
         logger.disable(name)
 
 
-def build_context(nlp: Language, name: str = "radtool_context"):
-    silence_pyrush()
-    # ConText's pattern matcher is empty (all our rules are literals); spaCy warns on every call
-    warnings.filterwarnings("ignore", message=r".*\[W036\].*")
+def _medspacy_context():
     from .._lazy import import_medspacy_context  # medspacy.context without QuickUMLS/nltk/sklearn
 
-    _context = import_medspacy_context()
-    ConText, ConTextRule = _context.ConText, _context.ConTextRule
+    return import_medspacy_context()
 
-    context = ConText(
+
+def context_rule_objects(specs: list[dict]) -> list:
+    """medspaCy ``ConTextRule`` objects for rule dicts (``literal``, ``category``, ``direction``...)."""
+    ConTextRule = _medspacy_context().ConTextRule
+    return [
+        ConTextRule(
+            literal=spec["literal"],
+            category=spec["category"],
+            pattern=spec.get("pattern"),
+            direction=spec.get("direction", "BIDIRECTIONAL"),
+            max_scope=spec.get("max_scope"),
+            max_targets=spec.get("max_targets"),
+            terminated_by=set(spec["terminated_by"]) if spec.get("terminated_by") else None,
+        )
+        for spec in specs
+    ]
+
+
+@lru_cache(maxsize=1)
+def shipped_rule_objects() -> tuple:
+    """The shipped ConText rules as ``ConTextRule`` objects, built once per process."""
+    return tuple(context_rule_objects(context_rules()))
+
+
+def build_context(nlp: Language, name: str = "radtool_context", rules: list[dict] | None = None):
+    """A medspaCy ConText over Observation entities with radtool's rules (or ``rules``)."""
+    silence_pyrush()
+    context = _medspacy_context().ConText(
         nlp,
         name=name,
         rules=None,
@@ -50,20 +77,7 @@ def build_context(nlp: Language, name: str = "radtool_context"):
         span_attrs=None,
         prune_on_modifier_overlap=True,
     )
-    rules = []
-    for spec in context_rules():
-        rules.append(
-            ConTextRule(
-                literal=spec["literal"],
-                category=spec["category"],
-                pattern=spec.get("pattern"),
-                direction=spec.get("direction", "BIDIRECTIONAL"),
-                max_scope=spec.get("max_scope"),
-                max_targets=spec.get("max_targets"),
-                terminated_by=set(spec["terminated_by"]) if spec.get("terminated_by") else None,
-            )
-        )
-    context.add(rules)
+    context.add(list(shipped_rule_objects()) if rules is None else context_rule_objects(rules))
     return context
 
 
@@ -76,11 +90,15 @@ def _distance(target: Span, modifier_span: tuple[int, int]) -> int:
     return 0
 
 
-def certainty_of(span: Span) -> str:
+def certainty_of(span: Span, sentence: tuple[int, int] | None = None) -> str:
+    """The certainty ConText's modifiers give an Observation; only modifiers inside ``sentence``
+    (token bounds of the report sentence) count, when given."""
     if span.label_ != OBSERVATION:
         return PRESENT
     best: tuple[int, str] | None = None
     for modifier in getattr(span._, "modifiers", ()) or ():
+        if sentence is not None and not (sentence[0] <= modifier.modifier_span[0] and modifier.modifier_span[1] <= sentence[1]):
+            continue  # ConText scopes by doc.sents; a parser's sentence can be longer than the report's
         category = modifier.category.upper()
         if category in _ABSENT_CATEGORIES:
             value = ABSENT
@@ -95,22 +113,72 @@ def certainty_of(span: Span) -> str:
 
 
 class ReportAssertion:
-    """Runs ConText over ``doc.ents`` and sets ``span._.certainty``."""
+    """Runs ConText over ``doc.ents`` and sets ``span._.certainty``.
+
+    ConText is built on first use, from rule objects built once per process. ``to_disk`` saves the
+    rules, so a saved pipeline keeps the rules it was built with.
+    """
 
     def __init__(self, nlp: Language, name: str = "radtool_assertion") -> None:
+        self.nlp = nlp
         self.name = name
+        self.rules: list[dict] | None = None  # None: the shipped rules
+        self._context = None
         install_extensions()
-        self.context = build_context(nlp)
+
+    @property
+    def context(self):
+        if self._context is None:
+            self._context = build_context(self.nlp, rules=self.rules)
+        return self._context
 
     def __call__(self, doc: Doc) -> Doc:
         if doc.ents:
-            self.context(doc)
+            with warnings.catch_warnings():
+                # ConText's token-pattern matcher is empty (all our rules are literals): spaCy's [W036]
+                warnings.filterwarnings("ignore", message=r".*\[W036\].*")
+                self.context(doc)
+        sentences = [(s.start, s.end) for s in report_sentences(doc)]
+        starts = [s for s, _e in sentences]
         for span in doc.ents:
-            span._.certainty = certainty_of(span) if span.label_ == OBSERVATION else PRESENT
+            if span.label_ != OBSERVATION:
+                span._.certainty = PRESENT
+                continue
+            i = bisect_right(starts, span.start) - 1
+            span._.certainty = certainty_of(span, sentences[i] if i >= 0 else None)
         return doc
 
+    # ------------------------------------------------------------ serialization
 
-@Language.factory("radtool_assertion", assigns=["span._.certainty"], requires=["doc.ents"])
+    def _data(self) -> dict:
+        return {"context_rules": list(context_rules() if self.rules is None else self.rules)}
+
+    def _set_data(self, data: dict) -> "ReportAssertion":
+        if "context_rules" in data:
+            rules = list(data["context_rules"])
+            self.rules = None if rules == list(context_rules()) else rules
+            self._context = None
+        install_extensions()
+        return self
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, self._data())
+
+    def from_disk(self, path, *, exclude=()) -> "ReportAssertion":
+        return self._set_data(read_data(path))
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes(self._data())
+
+    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportAssertion":
+        return self._set_data(data_from_bytes(data))
+
+
+@Language.factory(
+    "radtool_assertion",
+    assigns=["span._.certainty"],
+    requires=["doc.ents", "span._.kind"],
+)
 def make_assertion(nlp: Language, name: str) -> ReportAssertion:
     return ReportAssertion(nlp, name)
 

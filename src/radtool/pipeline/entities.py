@@ -6,6 +6,8 @@ own that map to nothing, so the longest match keeps them from counting as ``effu
 """
 
 
+from functools import lru_cache
+
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -13,6 +15,8 @@ from spacy.tokens import Doc, Span
 from ..labeling import ANATOMY, OBSERVATION, normalize
 from ..resources import lexicon
 from ..schemas import Schema, load_schema
+from ._data import data_from_bytes, data_to_bytes, read_data, schema_from_data, schema_to_dict, write_data
+from .sections import report_sentences
 
 # kind -> (RadGraph type, priority among equally long matches; lower wins)
 KINDS = {
@@ -55,10 +59,10 @@ def install_extensions() -> None:
 class EntityTerms:
     """Term tables for one schema: kind per term and schema concepts per term."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, lex: dict | None = None) -> None:
         self.kind: dict[str, str] = {}
         self.concepts: dict[str, set[str]] = {}
-        lex = lexicon()
+        lex = lexicon() if lex is None else lex
         for key, kind in LEXICON_KINDS.items():
             for term in lex[key]:
                 for form in inflections(normalize(term)):
@@ -80,51 +84,119 @@ class EntityTerms:
             self.kind[form] = kind
 
 
-class ReportEntities:
-    """Matches lexicon terms and sets ``doc.ents`` (labels ``Anatomy``/``Observation``) with kinds and concepts."""
+@lru_cache(maxsize=8)
+def entity_terms(schema: Schema) -> EntityTerms:
+    """The term tables of a schema with the shipped lexicon, built once per process."""
+    return EntityTerms(schema)
 
-    def __init__(self, nlp: Language, name: str = "radtool_entities", schema: str = "chexpert") -> None:
+
+def lexicon_terms(lex: dict) -> dict[str, list[str]]:
+    """The part of a lexicon this component uses (what it saves with the pipeline)."""
+    return {key: list(lex[key]) for key in LEXICON_KINDS}
+
+
+class ReportEntities:
+    """Matches lexicon terms and sets ``doc.ents`` (labels ``Anatomy``/``Observation``) with kinds and concepts.
+
+    The schema is read, and the term tables and phrase patterns built, on first use (then cached):
+    adding the component is cheap, and a pipeline loaded from disk tokenizes the patterns with its
+    own (loaded) tokenizer. ``to_disk`` saves the schema and lexicon terms, so a pipeline built with a
+    schema file loads where that file does not exist.
+    """
+
+    def __init__(self, nlp: Language, name: str = "radtool_entities", schema: str | Schema = "chexpert") -> None:
+        self.nlp = nlp
         self.name = name
-        self.schema = load_schema(schema)
+        self.schema_ref = schema
+        self._schema: Schema | None = schema if isinstance(schema, Schema) else None
+        self._lexicon: dict | None = None  # None: the shipped lexicon
+        self._terms: EntityTerms | None = None
+        self._matcher: PhraseMatcher | None = None
         install_extensions()
-        self.terms = EntityTerms(self.schema)
-        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-        by_kind: dict[str, list[str]] = {}
-        for form, kind in self.terms.kind.items():
-            by_kind.setdefault(kind, []).append(form)
-        for kind, forms in by_kind.items():
-            self.matcher.add(kind, list(nlp.tokenizer.pipe(forms)))
+
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            self._schema = load_schema(self.schema_ref)
+        return self._schema
+
+    @property
+    def terms(self) -> EntityTerms:
+        if self._terms is None:
+            self._terms = entity_terms(self.schema) if self._lexicon is None else EntityTerms(self.schema, self._lexicon)
+        return self._terms
+
+    @property
+    def matcher(self) -> PhraseMatcher:
+        if self._matcher is None:
+            matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+            by_kind: dict[str, list[str]] = {}
+            for form, kind in self.terms.kind.items():
+                by_kind.setdefault(kind, []).append(form)
+            for kind, forms in by_kind.items():
+                matcher.add(kind, list(self.nlp.tokenizer.pipe(forms)))
+            self._matcher = matcher
+        return self._matcher
 
     def __call__(self, doc: Doc) -> Doc:
         vocab = doc.vocab
+        terms = self.terms
         candidates = []
         for match_id, start, end in self.matcher(doc):
             kind = vocab.strings[match_id]
             candidates.append((-(end - start), KINDS[kind][1], start, end, kind))
         candidates.sort()
+        # an entity never crosses a sentence boundary
+        sentence_starts = {s.start for s in report_sentences(doc)}
         taken = [False] * len(doc)
         ents = []
         for _neg_len, _prio, start, end, kind in candidates:
             if any(taken[start:end]):
                 continue
-            # an entity never crosses a sentence boundary
-            if any(doc[i].is_sent_start for i in range(start + 1, end)):
+            if any(i in sentence_starts for i in range(start + 1, end)):
                 continue
             for i in range(start, end):
                 taken[i] = True
             span = Span(doc, start, end, label=KINDS[kind][0])
             text = normalize(span.text)
-            span._.kind = self.terms.kind.get(text, kind)
-            span._.concepts = tuple(sorted(self.terms.concepts.get(text, ())))
+            span._.kind = terms.kind.get(text, kind)
+            span._.concepts = tuple(sorted(terms.concepts.get(text, ())))
             ents.append(span)
         doc.ents = sorted(ents, key=lambda s: s.start)
         return doc
+
+    # ------------------------------------------------------------ serialization
+
+    def _data(self) -> dict:
+        return {"schema": schema_to_dict(self.schema), "lexicon": lexicon_terms(self._lexicon or lexicon())}
+
+    def _set_data(self, data: dict) -> "ReportEntities":
+        if "schema" in data:
+            self._schema = schema_from_data(data["schema"])
+        if "lexicon" in data:
+            self._lexicon = None if data["lexicon"] == lexicon_terms(lexicon()) else data["lexicon"]
+        self._terms = self._matcher = None
+        install_extensions()
+        return self
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, self._data())
+
+    def from_disk(self, path, *, exclude=()) -> "ReportEntities":
+        return self._set_data(read_data(path))
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes(self._data())
+
+    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportEntities":
+        return self._set_data(data_from_bytes(data))
 
 
 @Language.factory(
     "radtool_entities",
     default_config={"label_schema": "chexpert"},
     assigns=["doc.ents", "span._.kind", "span._.concepts"],
+    requires=["doc._.radtool_sections"],
 )
 def make_entities(nlp: Language, name: str, label_schema: str) -> ReportEntities:
     return ReportEntities(nlp, name, label_schema)

@@ -98,7 +98,9 @@ def assemble(report_id: str, sentences: Iterable[tuple[str, dict]], schema: Sche
             key = str(len(entities) + 1)
             ids.append(key)
             entities[key] = {
-                "tokens": ent["tokens"],
+                # RadGraph's tokens: the words of ``text`` the indices point at ("Well - expanded"), so
+                # that ``" ".join(text.split(" ")[start_ix:end_ix + 1]) == tokens`` always holds
+                "tokens": " ".join(tokens[ent["start_ix"] + offset : ent["end_ix"] + offset + 1]),
                 "label": radgraph_label(ent),
                 "start_ix": ent["start_ix"] + offset,
                 "end_ix": ent["end_ix"] + offset,
@@ -143,19 +145,22 @@ def to_networkx(record: dict) -> nx.DiGraph:
     return graph
 
 
-def doc_record(doc: Doc, schema: Schema, report_id: str = "") -> dict:
-    rows = [(sent._.section, span_record(sent)) for sent in doc.sents]
-    return assemble(report_id, rows, schema)
+def doc_record(doc: Doc, schema: Schema, report_id: str = "", sections: frozenset[str] | None = None) -> dict:
+    """The report record of a Doc processed by radtool's components up to ``radtool_relations``."""
+    from .sections import report_sentences
+
+    rows = [(sent._.radtool_section, span_record(sent)) for sent in report_sentences(doc)]
+    return assemble(report_id, rows, schema, sections)
+
+
+def _doc_graph(doc: Doc) -> nx.DiGraph | None:
+    return None if doc._.radgraph is None else to_networkx(doc._.radgraph)
 
 
 def install_extensions() -> None:
+    """``doc._.radgraph``: the report record ``radtool_labels`` stored (read, never recomputed);
+    ``doc._.graph``: that record as a networkx graph."""
     if not Doc.has_extension("radgraph"):
-        Doc.set_extension("radgraph", getter=lambda doc: doc_record(doc, _doc_schema(doc)))
+        Doc.set_extension("radgraph", default=None)
     if not Doc.has_extension("graph"):
-        Doc.set_extension("graph", getter=lambda doc: to_networkx(doc._.radgraph))
-
-
-def _doc_schema(doc: Doc) -> Schema:
-    from ..schemas import load_schema
-
-    return load_schema(doc.user_data.get("radtool_schema", "chexpert"))
+        Doc.set_extension("graph", getter=_doc_graph)

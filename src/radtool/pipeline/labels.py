@@ -16,42 +16,80 @@ from ..labeling import (  # noqa: F401  (old import path)
     abnormal_modifiers,
     aggregate,
     better,
+    label_sections,
     sentence_mentions,
 )
-from ..schemas import load_schema
-from .graph import span_record
-from .sections import UNSECTIONED, label_sections
+from ..schemas import Schema, load_schema
+from ._data import data_from_bytes, data_to_bytes, read_data, schema_from_data, schema_to_dict, write_data
+from .graph import assemble, install_extensions as install_graph_extensions, span_record
+from .sections import report_sentences
 
 
 def install_extensions() -> None:
+    """``doc._.labels``, ``doc._.radgraph`` and ``doc._.graph`` (set up by the factory, so a pipeline
+    loaded with plain ``spacy.load`` has them)."""
     if not Doc.has_extension("labels"):
         Doc.set_extension("labels", default=None)
+    install_graph_extensions()
 
 
 class ReportLabels:
-    def __init__(self, nlp: Language, name: str = "radtool_labels", schema: str = "chexpert", sections: list[str] | None = None) -> None:
+    """Labels a report once: stores its RadGraph record on ``doc._.radgraph`` and its labels on
+    ``doc._.labels``; ``doc._.graph`` is read from the stored record.
+
+    The schema is read on first use (then kept on the component); ``to_disk`` saves it, so a pipeline
+    built with a schema file loads where that file does not exist.
+    """
+
+    def __init__(self, nlp: Language, name: str = "radtool_labels", schema: str | Schema = "chexpert", sections: list[str] | None = None) -> None:
         self.name = name
         self.schema_ref = schema
-        self.schema = load_schema(schema)
+        self._schema: Schema | None = schema if isinstance(schema, Schema) else None
         self.sections = frozenset(sections) if sections else label_sections()
         install_extensions()
 
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            self._schema = load_schema(self.schema_ref)
+        return self._schema
+
     def __call__(self, doc: Doc) -> Doc:
-        doc.user_data["radtool_schema"] = self.schema_ref
-        rows = []
-        for sent in doc.sents:
-            record = span_record(sent)
-            values, abnormal = sentence_mentions(record["entities"], record["relations"], self.schema)
-            rows.append((sent._.section if doc._.sections is not None else UNSECTIONED, values, abnormal))
-        doc._.labels = aggregate(rows, self.schema, self.sections)
+        rows = [(sent._.radtool_section, span_record(sent)) for sent in report_sentences(doc)]
+        record = assemble("", rows, self.schema, self.sections)
+        doc._.radgraph = record
+        doc._.labels = record["labels"]
         return doc
+
+    # ------------------------------------------------------------ serialization
+
+    def _data(self) -> dict:
+        return {"schema": schema_to_dict(self.schema)}
+
+    def _set_data(self, data: dict) -> "ReportLabels":
+        if "schema" in data:
+            self._schema = schema_from_data(data["schema"])
+        install_extensions()
+        return self
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, self._data())
+
+    def from_disk(self, path, *, exclude=()) -> "ReportLabels":
+        return self._set_data(read_data(path))
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes(self._data())
+
+    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportLabels":
+        return self._set_data(data_from_bytes(data))
 
 
 @Language.factory(
     "radtool_labels",
     default_config={"label_schema": "chexpert", "sections": None},
-    assigns=["doc._.labels"],
-    requires=["doc.ents", "doc._.relations"],
+    assigns=["doc._.labels", "doc._.radgraph"],
+    requires=["doc.ents", "span._.certainty", "doc._.relations", "doc._.radtool_sections"],
 )
 def make_labels(nlp: Language, name: str, label_schema: str, sections: list[str] | None) -> ReportLabels:
     return ReportLabels(nlp, name, label_schema, sections)

@@ -11,12 +11,16 @@
 """
 
 
+from bisect import bisect_right
+
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 
 from ..resources import lexicon
-from .entities import ANATOMY, OBSERVATION
+from ..labeling import ANATOMY, OBSERVATION
+from ._data import data_from_bytes, data_to_bytes, read_data, write_data
+from .sections import report_sentences
 
 LOCATED_AT = "located_at"
 SUGGESTIVE_OF = "suggestive_of"
@@ -65,24 +69,64 @@ def span_distance(a: Span, b: Span) -> int:
 
 
 class ReportRelations:
+    """Sets ``doc._.relations`` per report sentence (``doc.spans["radtool_sentences"]``).
+
+    The cue matcher is built on first use; ``to_disk`` saves the cue phrases."""
+
     def __init__(self, nlp: Language, name: str = "radtool_relations", max_distance: int = 4) -> None:
+        self.nlp = nlp
         self.name = name
         self.max_distance = max_distance
+        self.cue_phrases: list[str] | None = None  # None: the shipped lexicon's
+        self._cues: PhraseMatcher | None = None
         install_extensions()
-        self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.cues.add("SUGGESTIVE", list(nlp.tokenizer.pipe(lexicon()["suggestive_cues"])))
+
+    @property
+    def cues(self) -> PhraseMatcher:
+        if self._cues is None:
+            phrases = lexicon()["suggestive_cues"] if self.cue_phrases is None else self.cue_phrases
+            self._cues = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+            self._cues.add("SUGGESTIVE", list(self.nlp.tokenizer.pipe(phrases)))
+        return self._cues
 
     def __call__(self, doc: Doc) -> Doc:
         ents = list(doc.ents)
         relations: list[tuple[str, int, int]] = []
+        sentences = report_sentences(doc)
+        starts = [s.start for s in sentences]
         by_sentence: dict[int, list[int]] = {}
         for i, ent in enumerate(ents):
-            by_sentence.setdefault(ent.sent.start, []).append(i)
-        cue_spans = [(s, e) for _m, s, e in self.cues(doc)]
-        for _start, members in by_sentence.items():
-            relations.extend(self._sentence_relations(ents, members, cue_spans))
+            by_sentence.setdefault(bisect_right(starts, ent.start) - 1, []).append(i)
+        cue_spans = [(s, e) for _m, s, e in self.cues(doc)] if ents else []
+        for k, members in by_sentence.items():
+            relations.extend(self._sentence_relations(ents, members, cue_spans, sentences[k]))
         doc._.relations = relations
         return doc
+
+    # ------------------------------------------------------------ serialization
+
+    def _data(self) -> dict:
+        return {"suggestive_cues": list(lexicon()["suggestive_cues"] if self.cue_phrases is None else self.cue_phrases)}
+
+    def _set_data(self, data: dict) -> "ReportRelations":
+        if "suggestive_cues" in data:
+            cues = list(data["suggestive_cues"])
+            self.cue_phrases = None if cues == list(lexicon()["suggestive_cues"]) else cues
+            self._cues = None
+        install_extensions()
+        return self
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, self._data())
+
+    def from_disk(self, path, *, exclude=()) -> "ReportRelations":
+        return self._set_data(read_data(path))
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes(self._data())
+
+    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportRelations":
+        return self._set_data(data_from_bytes(data))
 
     def _nearest(self, ents: list[Span], source: int, targets: list[int], limit: int) -> int | None:
         best = None
@@ -96,7 +140,7 @@ class ReportRelations:
                 best = (key, t)
         return best[1] if best else None
 
-    def _sentence_relations(self, ents, members, cue_spans):
+    def _sentence_relations(self, ents, members, cue_spans, sent):
         out = []
         findings = [i for i in members if ents[i].label_ == OBSERVATION and ents[i]._.kind != "modifier"]
         anatomy = [i for i in members if ents[i].label_ == ANATOMY and ents[i]._.kind == "anatomy"]
@@ -120,7 +164,6 @@ class ReportRelations:
             if target is not None:
                 out.append((LOCATED_AT, i, target))
         if findings and cue_spans:
-            sent = ents[members[0]].sent
             for cs, ce in cue_spans:
                 if not (sent.start <= cs < sent.end):
                     continue
@@ -139,7 +182,7 @@ class ReportRelations:
     "radtool_relations",
     default_config={"max_distance": 4},
     assigns=["doc._.relations"],
-    requires=["doc.ents", "token.dep"],
+    requires=["doc.ents", "token.dep", "span._.kind"],
 )
 def make_relations(nlp: Language, name: str, max_distance: int) -> ReportRelations:
     return ReportRelations(nlp, name, max_distance)

@@ -2,7 +2,8 @@
 
 The splitting is plain Python over the text so that the corpus path (:mod:`radtool.parse`) can cut
 reports into sentences before any model runs and memoize per sentence; the spaCy component uses the
-same functions to set ``doc._.sections`` and sentence starts before the parser.
+same functions to set ``doc._.radtool_sections`` and the sentences (``doc.spans["radtool_sentences"]``,
+and sentence starts when it runs before the parser).
 """
 
 
@@ -16,6 +17,7 @@ from spacy.tokens import Doc, Span
 
 from ..labeling import UNSECTIONED, label_sections
 from ..resources import section_rules
+from ._data import data_from_bytes, data_to_bytes, read_data, write_data
 
 _ABBREVIATIONS = {"dr", "vs", "approx", "e.g", "i.e", "etc", "mr", "mrs", "ms", "no", "fig", "st", "cf", "resp", "incl"}
 
@@ -28,11 +30,10 @@ class Section:
     title_start: int | None = None  # where the title starts, if the text had one
 
 
-@lru_cache(maxsize=1)
-def _title_regex() -> tuple[re.Pattern, dict[str, str]]:
-    rules = section_rules()["sections"]
+def compile_titles(sections: dict[str, list[str]]) -> tuple[re.Pattern, dict[str, str]]:
+    """The title regex and title → section name lookup for section rules (``{"FINDINGS": ["findings", ...]}``)."""
     lookup: dict[str, str] = {}
-    for name, titles in rules.items():
+    for name, titles in sections.items():
         for title in titles:
             lookup[title.lower()] = name
     alternatives = "|".join(re.escape(t) for t in sorted(lookup, key=len, reverse=True))
@@ -41,9 +42,16 @@ def _title_regex() -> tuple[re.Pattern, dict[str, str]]:
     return pattern, lookup
 
 
-def split_sections(text: str) -> list[Section]:
-    """Cut ``text`` at section titles (``FINDINGS:``, ``Impression:``...). Text before the first title is UNSECTIONED."""
-    pattern, lookup = _title_regex()
+@lru_cache(maxsize=1)
+def _title_regex() -> tuple[re.Pattern, dict[str, str]]:
+    return compile_titles(section_rules()["sections"])
+
+
+def split_sections(text: str, titles: tuple[re.Pattern, dict[str, str]] | None = None) -> list[Section]:
+    """Cut ``text`` at section titles (``FINDINGS:``, ``Impression:``...). Text before the first title is UNSECTIONED.
+
+    ``titles`` is :func:`compile_titles` of other section rules; the shipped rules by default."""
+    pattern, lookup = titles or _title_regex()
     sections: list[Section] = []
     matches = list(pattern.finditer(text))
     first = matches[0].start(1) if matches else len(text)
@@ -106,8 +114,12 @@ def segment(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+SENTENCES = "radtool_sentences"  # the span group holding report sentences, labelled by section
+
+
 def section_of(doc: Doc, char: int) -> str:
-    sections = doc._.sections
+    """The section holding character ``char`` of a Doc processed by ``radtool_sections``."""
+    sections = doc._.radtool_sections
     if not sections:
         return UNSECTIONED
     starts = [s["title_start"] if s["title_start"] is not None else s["start"] for s in sections]
@@ -119,24 +131,49 @@ def _span_section(span: Span) -> str:
     return section_of(span.doc, span.start_char)
 
 
+def report_sentences(doc: Doc) -> list[Span]:
+    """The report's sentences: those ``radtool_sections`` found (``doc.spans["radtool_sentences"]``),
+    else the Doc's own sentence boundaries (a parser, senter or sentencizer), else the whole Doc."""
+    if SENTENCES in doc.spans:
+        return list(doc.spans[SENTENCES])
+    if doc.has_annotation("SENT_START"):
+        return list(doc.sents)
+    return [doc[:]] if len(doc) else []
+
+
 def install_extensions() -> None:
-    if not Doc.has_extension("sections"):
-        Doc.set_extension("sections", default=None)
-    if not Span.has_extension("section"):
-        Span.set_extension("section", getter=_span_section)
+    """``doc._.radtool_sections`` and ``span._.radtool_section``: names of radtool's own, so that
+    medspaCy's sectionizer (``doc._.sections``, ``doc._.section_titles``...) keeps working beside them."""
+    if not Doc.has_extension("radtool_sections"):
+        Doc.set_extension("radtool_sections", default=None)
+    if not Span.has_extension("radtool_section"):
+        Span.set_extension("radtool_section", getter=_span_section)
 
 
 class ReportSections:
-    """Sets ``doc._.sections`` and sentence starts from section titles and report-aware sentence rules."""
+    """Finds sections (``doc._.radtool_sections``) and report sentences (``doc.spans["radtool_sentences"]``).
+
+    Works anywhere in a pipeline. Before the parser (``radtool.load()`` puts it first) it also sets the
+    sentence starts, so the parser parses report sentences; on a Doc that is already parsed spaCy
+    refuses sentence starts ([E043]), and the later radtool components read the span group instead.
+    """
 
     def __init__(self, nlp: Language, name: str = "radtool_sections") -> None:
         self.name = name
+        self.rules: dict = section_rules()  # shared, cached; replaced by from_disk
+        self._titles: tuple[re.Pattern, dict[str, str]] | None = None
         install_extensions()
+
+    @property
+    def titles(self) -> tuple[re.Pattern, dict[str, str]]:
+        if self._titles is None:
+            self._titles = _title_regex() if self.rules is section_rules() else compile_titles(self.rules["sections"])
+        return self._titles
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc.text
-        sections = split_sections(text)
-        doc._.sections = [
+        sections = split_sections(text, self.titles)
+        doc._.radtool_sections = [
             {"name": s.name, "start": s.start, "end": s.end, "title_start": s.title_start} for s in sections
         ]
         starts = set()
@@ -146,20 +183,51 @@ class ReportSections:
             for s, _e in split_sentences(text, section.start, section.end):
                 starts.add(s)
         ordered = sorted(starts)
+        flags = [False] * len(doc)
         j = 0
         for token in doc:
             while j < len(ordered) and ordered[j] < token.idx:
                 j += 1
             if token.i == 0:
-                token.is_sent_start = True
+                flags[0] = True
             elif j < len(ordered) and ordered[j] <= token.idx < ordered[j] + max(len(token), 1):
-                token.is_sent_start = True
+                flags[token.i] = True
                 j += 1
-            else:
-                token.is_sent_start = False
+        first = [i for i, f in enumerate(flags) if f]
+        spans = []
+        for k, start in enumerate(first):
+            end = first[k + 1] if k + 1 < len(first) else len(doc)
+            spans.append(Span(doc, start, end, label=section_of(doc, doc[start].idx)))
+        doc.spans[SENTENCES] = spans
+        if not doc.has_annotation("DEP"):
+            for token, flag in zip(doc, flags):
+                token.is_sent_start = flag
         return doc
 
+    # ------------------------------------------------------------ serialization
 
-@Language.factory("radtool_sections", assigns=["doc._.sections", "token.is_sent_start"])
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, {"section_rules": self.rules})
+
+    def from_disk(self, path, *, exclude=()) -> "ReportSections":
+        data = read_data(path)
+        if "section_rules" in data:
+            self.rules, self._titles = data["section_rules"], None
+        install_extensions()
+        return self
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes({"section_rules": self.rules})
+
+    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportSections":
+        self.rules, self._titles = data_from_bytes(data)["section_rules"], None
+        install_extensions()
+        return self
+
+
+@Language.factory(
+    "radtool_sections",
+    assigns=["doc._.radtool_sections", "doc.spans", "token.is_sent_start"],
+)
 def make_sections(nlp: Language, name: str) -> ReportSections:
     return ReportSections(nlp, name)
