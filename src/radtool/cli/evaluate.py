@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UserError, shown
-from ..evaluate import evaluate
+from ..evaluate import evaluate, evaluate_kinds
 from ..io import write_json
 from ..io.text import read_text
 from ._common import console, handle_errors
@@ -45,11 +45,16 @@ def register(app: typer.Typer) -> None:
         id_col: Optional[str] = typer.Option(None, "--id-col", help="Id column in both files (default: report_id/id/first column)."),
         ids: Optional[Path] = typer.Option(None, "--ids", help="Evaluate only the ids listed in this file (one per line)."),
         include_empty: bool = typer.Option(False, "--include-empty", help="Keep observations with no gold positives in the micro/macro averages."),
+        kinds: bool = typer.Option(False, "--kinds", help="Also F1 per observation for positive (1), negation (0), uncertainty (-1) and mention (any value), the CheXpert labeler's evaluation."),
         out: OptionalOutOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         """Per-observation precision, recall, F1 and support, micro and macro averaged."""
-        result = evaluate(pred, gold, positive=_positive(positive), id_col=id_col, ids=_ids(ids), include_empty=include_empty)
+        wanted = _ids(ids)
+        result = evaluate(pred, gold, positive=_positive(positive), id_col=id_col, ids=wanted, include_empty=include_empty)
+        by_kind = evaluate_kinds(pred, gold, id_col=id_col, ids=wanted, include_empty=include_empty) if kinds else None
+        if by_kind:
+            result["kinds"] = {k: {key: v[key] for key in ("observations", "micro", "macro", "not_averaged")} for k, v in by_kind.items()}
         if out:
             write_json(out, result)
         if quiet:
@@ -64,3 +69,23 @@ def register(app: typer.Typer) -> None:
             s = result[avg]
             table.add_row(f"[bold]{avg}[/]", f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"[bold]{s['f1']:.3f}[/]", str(s.get("support", "")), "", "")
         console.print(table)
+        if by_kind:
+            console.print(_kinds_table(by_kind))
+
+
+def _kinds_table(by_kind: dict[str, dict]) -> Table:
+    """F1 per observation and kind, with the gold count of that kind in brackets."""
+    table = Table(title="F1 by kind (gold count): positive = 1, negation = 0, uncertainty = -1, mention = any value")
+    table.add_column("observation")
+    for kind in by_kind:
+        table.add_column(kind, justify="right")
+    first = next(iter(by_kind.values()))
+    for name in first["observations"]:
+        cells = []
+        for res in by_kind.values():
+            s = res["observations"][name]
+            cells.append(f"{s['f1']:.3f} ({s['support']})" if s["support"] else f"- ({s['fp']} FP)")
+        table.add_row(Text(shown(name)), *cells)
+    for avg in ("micro", "macro"):
+        table.add_row(f"[bold]{avg}[/]", *(f"[bold]{res[avg]['f1']:.3f}[/]" for res in by_kind.values()))
+    return table
