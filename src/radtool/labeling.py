@@ -7,7 +7,11 @@ share these rules without importing each other.
 A sentence mentions an observation when one of its Observation entities maps to it (schema mention
 phrase) or when a schema combination holds (a finding term related by ``located_at``/``modify`` to an
 anatomy term: "the heart is enlarged" → Cardiomegaly). The mention's certainty gives its value:
-present 1, uncertain -1, absent 0. Over a report, 1 beats -1 beats 0; unmentioned is blank.
+present 1, uncertain -1, absent 0. A combination whose finding is a *normal* term of the lexicon
+("normal", "unremarkable", "within normal limits") negates: "Heart size normal" → Cardiomegaly 0, as
+in the CheXpert labeler. A combination holds for the anatomy a finding is related to and for anatomy
+listed with it ("heart size and mediastinal contours are normal"). Over a report, 1 beats -1 beats 0;
+unmentioned is blank.
 No Finding is 1 when no finding other than those ignored by the schema (Support Devices) is present
 or uncertain in the labelled sections, else blank.
 
@@ -110,6 +114,45 @@ def _explained(schema: Schema, concept: str, explanations: set[str]) -> bool:
     return False
 
 
+def _listed_with(entities: list[dict], anchors: Iterable[int]) -> set[int]:
+    """The anchors and the Anatomy entities listed with them ("heart size, mediastinal contour and
+    pulmonary vascularity"): neighbours at most two tokens apart ("and", ", and"), nothing else between."""
+    order = sorted((i for i, e in enumerate(entities) if e.get("start_ix") is not None), key=lambda i: entities[i]["start_ix"])
+    where = {i: n for n, i in enumerate(order)}
+    out = set(anchors)
+    for anchor in anchors:
+        if anchor not in where:
+            continue
+        for step in (-1, 1):
+            n = where[anchor]
+            while 0 <= n + step < len(order):
+                left, right = entities[order[min(n, n + step)]], entities[order[max(n, n + step)]]
+                if entities[order[n + step]]["type"] != ANATOMY or right["start_ix"] - left["end_ix"] - 1 > 2:
+                    break
+                n += step
+                out.add(order[n])
+    return out
+
+
+def _next_to(entities: list[dict], i: int, max_gap: int = 1) -> list[int]:
+    """Anatomy entities right before or after entity ``i`` ("normal heart size", "heart size is normal")."""
+    ent = entities[i]
+    if ent.get("start_ix") is None:
+        return []
+    out = []
+    before = [j for j, e in enumerate(entities) if e.get("end_ix") is not None and e["end_ix"] < ent["start_ix"]]
+    after = [j for j, e in enumerate(entities) if e.get("start_ix") is not None and e["start_ix"] > ent["end_ix"]]
+    if before:
+        j = max(before, key=lambda j: entities[j]["end_ix"])
+        if entities[j]["type"] == ANATOMY and ent["start_ix"] - entities[j]["end_ix"] - 1 <= max_gap:
+            out.append(j)
+    if after:
+        j = min(after, key=lambda j: entities[j]["start_ix"])
+        if entities[j]["type"] == ANATOMY and entities[j]["start_ix"] - ent["end_ix"] - 1 <= max_gap:
+            out.append(j)
+    return out
+
+
 def sentence_mentions(entities: list[dict], relations: Iterable, schema: Schema) -> tuple[dict[str, int], bool]:
     """Observation values and whether anything abnormal is asserted, for one sentence.
 
@@ -141,9 +184,17 @@ def sentence_mentions(entities: list[dict], relations: Iterable, schema: Schema)
         text = normalize(ent["tokens"])
         if ent["kind"] == "modifier" and value != 0 and i not in modified and text in abnormal_modifiers():
             abnormal = True
-        anatomy_texts = {normalize(entities[j]["tokens"]) for j in linked.get(i, ()) if entities[j]["type"] == ANATOMY}
-        if not anatomy_texts:
+        anatomy = [j for j in linked.get(i, ()) if entities[j]["type"] == ANATOMY]
+        if ent["kind"] == "normal":
+            if value == 0:
+                continue  # "not normal": no statement about the observation
+            value = 0  # "heart size normal", "cardiomediastinal silhouette unremarkable"
+            # the parser links "normal" to the wrong one of two anatomy phrases now and then
+            # ("a normal cardiac silhouette and clear lungs"): the anatomy right next to it counts too
+            anatomy += _next_to(entities, i)
+        if not anatomy:
             continue
+        anatomy_texts = {normalize(entities[j]["tokens"]) for j in _listed_with(entities, anatomy)}
         for obs in schema.observations:
             for finding_terms, anatomy_terms in obs.combinations:
                 if text in finding_terms and anatomy_texts & anatomy_terms:
