@@ -1,16 +1,24 @@
-"""Pictures of one report: an HTML page with entity spans and relation arcs (displaCy), and a PNG of its graph."""
+"""Pictures of one report: an HTML page with entity spans and relation arcs (displaCy), and a PNG of its graph.
+
+Entity labels are RadGraph's, as in graphs.jsonl (``Observation::definitely absent``); with
+``short_labels`` the pictures use RadGraph's short form (``OBS-DA``) and the legend gives both.
+"""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
-from .stats import LABEL_COLORS, _pyplot, _save, short_label
+from ..labeling import ENTITY_LABELS, short_label
+from .stats import LABEL_COLORS, _pyplot, _save
 
 
-def _short(label: str) -> str:
-    kind, _, certainty = label.partition("::")
-    return short_label(kind, certainty)
+def _tag(label: str, short_labels: bool = False) -> str:
+    return short_label(label) if short_labels else label
+
+
+def _colors(short_labels: bool) -> dict[str, str]:
+    return {_tag(label, short_labels): color for label, color in LABEL_COLORS.items()}
 
 
 def _segments(record: dict) -> list[tuple[int, int]]:
@@ -33,7 +41,7 @@ def _segments(record: dict) -> list[tuple[int, int]]:
     return [tuple(c) for c in cuts]
 
 
-def arc_diagrams(record: dict) -> list[dict]:
+def arc_diagrams(record: dict, short_labels: bool = False) -> list[dict]:
     """displaCy ``dep`` (manual) data per sentence: an entity is one word tagged with its label; arcs are relations."""
     tokens = record["text"].split(" ") if record["text"] else []
     ents = record["entities"]
@@ -46,7 +54,7 @@ def arc_diagrams(record: dict) -> list[dict]:
             if i in by_start and by_start[i][1]["end_ix"] <= b:
                 key, ent = by_start[i]
                 position[key] = len(words)
-                words.append({"text": " ".join(tokens[ent["start_ix"] : ent["end_ix"] + 1]), "tag": _short(ent["label"])})
+                words.append({"text": " ".join(tokens[ent["start_ix"] : ent["end_ix"] + 1]), "tag": _tag(ent["label"], short_labels)})
                 i = ent["end_ix"] + 1
             else:
                 words.append({"text": tokens[i], "tag": ""})
@@ -62,29 +70,32 @@ def arc_diagrams(record: dict) -> list[dict]:
     return diagrams
 
 
-def render_html(record: dict, title: str | None = None) -> str:
+def render_html(record: dict, title: str | None = None, short_labels: bool = False) -> str:
     from spacy import displacy
 
     tokens = record["text"].split(" ") if record["text"] else []
-    spans = [{"start_token": e["start_ix"], "end_token": e["end_ix"] + 1, "label": _short(e["label"])}
+    spans = [{"start_token": e["start_ix"], "end_token": e["end_ix"] + 1, "label": _tag(e["label"], short_labels)}
              for e in sorted(record["entities"].values(), key=lambda e: e["start_ix"])]
-    colors = dict(LABEL_COLORS)
+    colors = _colors(short_labels)
     span_html = displacy.render({"text": record["text"], "tokens": tokens, "spans": spans}, style="span", manual=True,
                                 options={"colors": {k: v + "66" for k, v in colors.items()}}, page=False)
     arcs_html = "".join(
         displacy.render(d, style="dep", manual=True, page=False, options={"compact": True, "distance": 110, "word_spacing": 30})
-        for d in arc_diagrams(record)
+        for d in arc_diagrams(record, short_labels)
     ) or "<p>No relations.</p>"
     labels = record.get("labels", {})
     label_rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{'' if v is None else v}</td></tr>" for c, v in labels.items() if v is not None)
-    legend = " ".join(f'<span style="background:{c}66;padding:2px 6px;margin-right:6px">{k}</span>' for k, c in colors.items() if not k.endswith("DA") or k == "OBS-DA")
+    legend = " ".join(
+        f'<span style="background:{LABEL_COLORS[label]}66;padding:2px 6px;margin-right:6px">{html.escape(label)} ({short_label(label)})</span>'
+        for label in ENTITY_LABELS
+    )
     title = html.escape(title or f"Report {record.get('id', '')}")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}} table{{border-collapse:collapse}}
 td{{border:1px solid #ddd;padding:2px 8px}} .arcs{{overflow-x:auto}}</style></head>
 <body><h1>{title}</h1>
-<p>{legend}<br><small>OBS = observation, ANAT = anatomy; DP = definitely present, DA = definitely absent, U = uncertain.</small></p>
+<p>{legend}<br><small>RadGraph entity labels (short form in brackets: OBS = observation, ANAT = anatomy; DP = definitely present, DA = definitely absent, U = uncertain).</small></p>
 <h2>Entities</h2>{span_html}
 <h2>Relations</h2><div class="arcs">{arcs_html}</div>
 <h2>Labels</h2><table>{label_rows or '<tr><td>no observation mentioned</td></tr>'}</table>
@@ -120,7 +131,7 @@ def _layout(graph) -> dict:
     return pos
 
 
-def plot_graph(record: dict, path: Path) -> None:
+def plot_graph(record: dict, path: Path, short_labels: bool = False) -> None:
     import networkx as nx
 
     from ..pipeline.graph import to_networkx
@@ -135,8 +146,9 @@ def plot_graph(record: dict, path: Path) -> None:
     height = min(14.0, max(3.5, 1.6 * (max(ys) - min(ys) + 1.4)))
     fig, ax = plt.subplots(figsize=(width, height))
     if n:
-        labels = [_short(graph.nodes[v]["label"]) for v in graph]
-        colors = [LABEL_COLORS.get(l, "#7f7f7f") for l in labels]
+        palette = _colors(short_labels)
+        labels = [_tag(graph.nodes[v]["label"], short_labels) for v in graph]
+        colors = [palette.get(l, "#7f7f7f") for l in labels]
         nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colors, node_size=700, alpha=0.35)
         texts = nx.draw_networkx_labels(graph, pos, ax=ax, labels={v: graph.nodes[v]["tokens"] for v in graph}, font_size=9)
         for t in texts.values():
@@ -147,7 +159,7 @@ def plot_graph(record: dict, path: Path) -> None:
         from matplotlib.patches import Patch
 
         used = dict.fromkeys(labels)
-        ax.legend(handles=[Patch(color=LABEL_COLORS.get(l, "#7f7f7f"), alpha=0.5, label=l) for l in used], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        ax.legend(handles=[Patch(color=palette.get(l, "#7f7f7f"), alpha=0.5, label=l) for l in used], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
         ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
     else:

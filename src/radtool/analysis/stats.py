@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.labels import parse_value
+from ..labeling import ENTITY_LABELS
 from .features import family_items, split_entity_key
 
 PREVALENCE_KEYS = ("present", "absent", "uncertain", "not_mentioned")
@@ -90,20 +91,9 @@ def corpus_stats(records: Iterable[dict], columns: Sequence[str] | None = None) 
 
 # ---------------------------------------------------------------- charts
 
-SHORT_LABEL = {
-    ("Observation", "definitely present"): "OBS-DP",
-    ("Observation", "definitely absent"): "OBS-DA",
-    ("Observation", "uncertain"): "OBS-U",
-    ("Anatomy", "definitely present"): "ANAT-DP",
-    ("Anatomy", "definitely absent"): "ANAT-DA",
-    ("Anatomy", "uncertain"): "ANAT-U",
-}
-LABEL_COLORS = {"OBS-DP": "#d62728", "OBS-DA": "#2ca02c", "OBS-U": "#ff7f0e", "ANAT-DP": "#1f77b4", "ANAT-DA": "#9ecae1", "ANAT-U": "#9467bd"}
+# One colour per RadGraph entity label, in RadGraph's own (long) vocabulary: radtool.labeling.ENTITY_LABELS.
+LABEL_COLORS = dict(zip(ENTITY_LABELS, ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c")))
 PREVALENCE_COLORS = {"present": "#d62728", "absent": "#2ca02c", "uncertain": "#ff7f0e", "not_mentioned": "#c7c7c7"}
-
-
-def short_label(kind: str, certainty: str) -> str:
-    return SHORT_LABEL.get((kind, certainty), f"{kind[:4].upper()}-{certainty}")
 
 
 def _pyplot():
@@ -155,7 +145,7 @@ def plot_verbs(stats: CorpusStats, path: Path, top: int = 20) -> None:
 
 def plot_entities(stats: CorpusStats, path: Path, top: int = 20) -> None:
     rows = stats.entities[:top]
-    labels = [short_label(r["type"], r["certainty"]) for r in rows]
+    labels = [f"{r['type']}::{r['certainty']}" for r in rows]
     used = {l: LABEL_COLORS.get(l, "#7f7f7f") for l in dict.fromkeys(labels)}
     _barh([f"{r['entity']} ({l})" for r, l in zip(rows, labels)], [r["count"] for r in rows],
           f"Top {len(rows)} entities ({stats.reports:,} reports)", "mentions", path,
