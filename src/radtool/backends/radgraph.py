@@ -18,17 +18,12 @@ from collections.abc import Sequence
 
 from ..errors import UserError
 from ..io.readers import Report
-from ..labeling import UNSECTIONED, aggregate, normalize, sentence_mentions
-from ..pipeline.entities import EntityTerms
+from ..labeling import ANATOMY, LONG_LABELS, PRESENT, UNSECTIONED, aggregate, normalize, sentence_mentions
+from ..pipeline.entities import EntityTerms, entity_terms
 from ..schemas import Schema
 
-SHORT_LABELS = {
-    "OBS-DP": "Observation::definitely present",
-    "OBS-U": "Observation::uncertain",
-    "OBS-DA": "Observation::definitely absent",
-    "ANAT-DP": "Anatomy::definitely present",
-    "ANAT": "Anatomy::definitely present",
-}
+# Short labels of older radgraph releases → the long form (radtool.labeling holds RadGraph's vocabulary)
+SHORT_LABELS = {**LONG_LABELS, "ANAT": f"{ANATOMY}::{PRESENT}"}
 
 
 def _full_label(label: str) -> str:
@@ -40,7 +35,7 @@ def _full_label(label: str) -> str:
 
 def map_radgraph_report(report_id: str, output: dict, schema: Schema, terms: EntityTerms | None = None) -> dict:
     """One radtool report record from one radgraph output entry (the value under "0", "1", ...)."""
-    terms = terms or EntityTerms(schema)
+    terms = terms or entity_terms(schema)
     keys = list(output.get("entities", {}))
     index = {k: i for i, k in enumerate(keys)}
     plain, entities = [], {}
@@ -49,7 +44,7 @@ def map_radgraph_report(report_id: str, output: dict, schema: Schema, terms: Ent
         label = _full_label(ent["label"])
         etype, _, certainty = label.partition("::")
         text = normalize(ent["tokens"])
-        kind = terms.kind.get(text, "finding" if etype == "Observation" else "anatomy")
+        kind = terms.kind.get(text, "anatomy" if etype == ANATOMY else "finding")
         plain.append({"tokens": ent["tokens"], "type": etype, "kind": kind, "certainty": certainty,
                       "concepts": sorted(terms.concepts.get(text, ()))})
         entities[key] = {
@@ -114,7 +109,7 @@ class RadGraphBackend:
         except Exception as exc:  # the package raises many kinds when files are missing
             raise UserError(f"could not load the RadGraph model {model_type} from {cache_dir}: {exc}") from exc
         self.schema = schema
-        self.terms = EntityTerms(schema)
+        self.terms = entity_terms(schema)
 
     def parse(self, reports: Sequence[Report]) -> list[dict]:
         texts = [r.text for r in reports]
