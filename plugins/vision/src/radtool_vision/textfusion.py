@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import UserError, missing_column
+from .errors import UserError, missing_column, missing_file
 from .text import TextEncoder, TextEncoderConfig, TextRows, check_sections, encode_parse_dir, parse_sections_option
 
 FUSIONS = ("concat", "gated")
@@ -61,6 +61,11 @@ def make_spec(parse_dir: str | Path, sections: str | list[str] | None = None, al
               dim: int | None = None, hidden: int = DEFAULT_HIDDEN, fusion: str = "concat",
               dropout: float = DEFAULT_TEXT_DROPOUT, id_column: str | None = None) -> tuple[TextFusionSpec, str | None]:
     """Check the text options; returns the spec and the label-section warning (None when safe)."""
+    from .text import GRAPHS_FILE
+
+    graphs = Path(parse_dir) / GRAPHS_FILE if Path(parse_dir).is_dir() else Path(parse_dir)
+    if not graphs.is_file():
+        raise missing_file(graphs, f"--text parse output ({GRAPHS_FILE} written by `radtool parse`)")
     chosen = parse_sections_option(sections)
     warning = check_sections(chosen, allow_label_sections, parse_dir)
     if fusion not in FUSIONS:
@@ -240,3 +245,50 @@ def text_contributions(model: TextFusionModel, x: torch.Tensor, spec: TextFusion
         for delta, name in sorted(deltas, key=lambda d: -abs(d[0]))[:top]:
             rows.append({"class": cls, "feature": name, "p_with_text": full, "p_without": full - delta, "delta": delta})
     return rows
+
+
+def run_text(meta: dict[str, Any], parse_dir: str | Path, id_column: str | None, columns: dict[str, list[str]],
+             source: object) -> TextRows:
+    """Text vectors for inference rows (``columns``: column name -> values) of a fusion run."""
+    if not meta.get("text"):
+        raise UserError("--text: this run was trained on images alone; train with --text PARSE_DIR for a fusion run")
+    spec = TextFusionSpec.from_dict(meta["text"])
+    column = id_column or spec.id_column
+    if column not in columns:
+        raise missing_column(column, list(columns), source)
+    return encode_parse_dir(parse_dir, TextEncoder(spec.encoder), columns[column])
+
+
+def explain_records(meta: dict[str, Any], parse_dir: str | Path | None, report_ids: list[str] | None,
+                    images: list[Path]) -> tuple[TextFusionSpec | None, list[tuple[dict | None, torch.Tensor | None]]]:
+    """Per image: its report record and text vector (1, dim), or (None, None) for images alone."""
+    if parse_dir is None:
+        if report_ids:
+            raise UserError("--report-id needs --text PARSE_DIR")
+        spec = TextFusionSpec.from_dict(meta["text"]) if meta.get("text") else None
+        return spec, [(None, None)] * len(images)
+    if not meta.get("text"):
+        raise UserError("--text: this run was trained on images alone; train with --text PARSE_DIR for a fusion run")
+    spec = TextFusionSpec.from_dict(meta["text"])
+    ids = list(report_ids or [Path(p).stem for p in images])
+    if len(ids) == 1 and len(images) > 1:
+        ids = ids * len(images)
+    if len(ids) != len(images):
+        raise UserError(f"--report-id given {len(ids)} times for {len(images)} images; give one per image (or one for all)")
+    from .text import iter_records
+
+    wanted = set(ids)
+    found = {str(r["id"]): r for r in iter_records(parse_dir) if str(r["id"]) in wanted}
+    encoder = TextEncoder(spec.encoder)
+    out = []
+    for rid in ids:
+        record = found.get(rid)
+        out.append((record, None if record is None else torch.from_numpy(encoder.encode(record))[None]))
+    return spec, out
+
+
+def write_text_features(path: Path, rows: list[dict[str, Any]]) -> None:
+    from .io import write_csv
+
+    columns = ("image", "class", "feature", "p_with_text", "p_without", "delta")
+    write_csv(path, columns, ([r[c] if not isinstance(r[c], float) else round(r[c], 5) for c in columns] for r in rows))
