@@ -170,3 +170,15 @@ def test_both_orders_give_the_same_labels_on_a_corpus_sample():
         t for t, a, b in zip(texts, first.pipe(texts), appended.pipe(texts)) if a._.labels != b._.labels
     ]
     assert differ == []
+
+
+def test_base_model_tokenizer_is_the_models_own(tmp_path):
+    from spacy.symbols import ORTH
+
+    reference = spacy.load(MODEL, exclude=["ner"])
+    assert load_base_model(MODEL).tokenizer.to_bytes() == reference.tokenizer.to_bytes()
+    # a model whose saved tokenizer differs from the language default keeps its own
+    reference.tokenizer.add_special_case("c-spine-xx", [{ORTH: "c-spine-xx"}])
+    reference.to_disk(tmp_path / "model")
+    custom = load_base_model(str(tmp_path / "model"))
+    assert [t.text for t in custom("c-spine-xx")] == ["c-spine-xx"]
