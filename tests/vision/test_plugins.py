@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from radtool.errors import UserError
-from radtool_vision.plugins import BUILTIN_FACTORIES, available_plugins, load_plugin
+from radtool_vision.families import FAMILIES
+from radtool_vision.plugins import available_plugins, load_plugin
 
 # the smallest architecture of each family that timm offers (all built with pretrained=False)
 TINY = {
@@ -16,8 +17,10 @@ TINY = {
 }
 
 
-def test_every_builtin_plugin_is_an_entry_point():
-    assert set(BUILTIN_FACTORIES) <= set(available_plugins())
+def test_every_family_in_the_table_is_an_entry_point():
+    assert set(FAMILIES) == set(TINY) and set(FAMILIES) <= set(available_plugins())
+    for name in FAMILIES:
+        assert available_plugins()[name] == f"radtool_vision.plugins:{name}"
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -91,6 +94,7 @@ def test_weights_that_do_not_fit_are_a_user_error(tmp_path):
 def test_missing_pretrained_weights_are_a_user_error(monkeypatch):
     import timm
 
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     def offline(*args, pretrained=False, **kwargs):
         if pretrained:
             raise OSError("offline")

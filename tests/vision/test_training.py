@@ -4,9 +4,11 @@ import torch
 
 from radtool_vision.explain import explain
 from radtool_vision.inference import load_run
-from radtool_vision.training import TrainConfig, epoch_order, lr_lambda, masked_bce, train
+from radtool_vision.batches import epoch_order
+from radtool_vision.optim import create_optimizer, create_scheduler, default_batch_size, scaled_lr
+from radtool_vision.training import TrainConfig, masked_bce, train
 from radtool_vision.transforms import augment_params, prepare_batch
-from radtool_vision.plugins import DataConfig
+from radtool_vision.data_config import DataConfig
 from synthetic import RUN_CLASSES
 
 
@@ -29,13 +31,37 @@ def test_prepare_batch_normalises_with_model_config():
 def test_masked_bce_ignores_nan_targets():
     logits = torch.zeros(2, 2)
     total, count = masked_bce(logits, torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), None)
-    assert count == 3 and total.item() == pytest.approx(3 * np.log(2), rel=1e-6)
+    assert int(count) == 3 and total.item() == pytest.approx(3 * np.log(2), rel=1e-6)
 
 
-def test_schedule_warms_up_then_decays_to_zero():
-    fn = lr_lambda(warmup_steps=4, total_steps=20)
-    assert fn(0) == pytest.approx(0.25) and fn(3) == pytest.approx(1.0)
-    assert fn(12) < 1.0 and fn(20) == pytest.approx(0.0, abs=1e-9)
+def test_schedule_warms_up_then_decays_to_one_percent():
+    model = torch.nn.Linear(2, 2)
+    opt = create_optimizer(model, 1e-3, 0.05, cuda=False)
+    sched = create_scheduler(opt, 1e-3, warmup_steps=4, total_steps=20)
+    lrs = []
+    for step in range(21):
+        sched.step_update(num_updates=step)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(0.25e-3) and lrs[4] == pytest.approx(1e-3)
+    assert lrs[0] < lrs[1] < lrs[3] < lrs[4] and lrs[12] < 1e-3
+    assert lrs[20] == pytest.approx(1e-5, rel=1e-6)
+
+
+def test_no_weight_decay_on_norms_and_biases():
+    from radtool_vision.plugins import load_plugin
+
+    model = load_plugin("convnext").create_model("test_convnext", 2)
+    opt = create_optimizer(model, 1e-3, 0.05, cuda=False)
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert decay[id(p)] == (0.0 if p.ndim <= 1 else 0.05), name
+
+
+def test_default_batch_and_lr_follow_the_hardware():
+    assert default_batch_size(256, 320, cuda=False) == 32
+    assert default_batch_size(256, 320, cuda=True) == 256
+    assert default_batch_size(256, 640, cuda=True, world_size=2) == 128
+    assert scaled_lr(32) == pytest.approx(1e-4) and scaled_lr(128) == pytest.approx(2e-4)
 
 
 def test_sampler_order_is_identical_across_calls():
@@ -49,7 +75,7 @@ def test_fusion_trains_and_explains(synthetic_set, tmp_path):
     train(TrainConfig(
         plugin="fusion", arch="test_resnet+test_convnext", data=synthetic_set.csv, image_root=synthetic_set.root,
         out=run, classes=list(RUN_CLASSES), image_size=32, epochs=1, batch_size=16, pretrained=False,
-        device="cpu", workers=1,
+        device="cpu", workers=1, amp="bf16", channels_last=True,  # the conversions of the CUDA path
     ))
     loaded = load_run(run, "cpu")
     assert loaded.arch == "test_resnet,test_convnext"

@@ -6,4 +6,4 @@
 from .cli import app
 
 if __name__ == "__main__":
-    app(prog_name="radtool classify")
+    app(prog_name="python -m radtool_vision")

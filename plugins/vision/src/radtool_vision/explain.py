@@ -17,6 +17,7 @@ from .errors import UserError, missing_file
 from .images import ImageReadError, load_resized
 from .inference import load_run
 from .io import save_figure, slug
+from radtool.io.writers import atomic_dir, check_replaceable
 from .runtime import NullReporter, Reporter
 from .transforms import prepare_batch
 
@@ -30,6 +31,8 @@ def explain(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.image import show_cam_on_image
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -40,6 +43,7 @@ def explain(
     for path in images:
         if not Path(path).is_file():
             raise missing_file(path, "image")
+    check_replaceable(out)  # before the model is loaded
     loaded = load_run(run, device)
     wanted = classes or loaded.classes
     unknown = [c for c in wanted if c not in loaded.classes]
@@ -52,11 +56,11 @@ def explain(
     layers = loaded.plugin.gradcam_target_layers(model)
     size = loaded.data_config.image_size
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    run_name = Path(run).name if Path(run).is_dir() else Path(run).parent.name
     written: list[dict[str, Any]] = []
     used_stems: dict[str, int] = {}
     reporter.stage("explaining", len(images) * len(wanted))
-    with GradCAM(model=model, target_layers=layers) as cam:
+    with atomic_dir(out) as tmp, GradCAM(model=model, target_layers=layers) as cam:
         for path in images:
             path = Path(path)
             try:
@@ -77,14 +81,19 @@ def explain(
                 j = loaded.classes.index(name)
                 heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(j)])[0]
                 overlay = show_cam_on_image(rgb, heat, use_rgb=True, image_weight=0.6)
-                fig, ax = plt.subplots(figsize=(4, 4.3))
+                fig, ax = plt.subplots(figsize=(4.8, 4.6), layout="constrained")
                 ax.imshow(overlay)
                 ax.set_axis_off()
-                ax.set_title(f"{name}: p={probs[j]:.2f}", fontsize=10)
-                target = out / f"{stem}__{slug(name)}.png"
-                save_figure(target, fig, dpi=100)
+                ax.set_title(f"{path.name}\n{name}: p = {probs[j]:.2f}  (run {run_name})", fontsize=9)
+                # show_cam_on_image colours with OpenCV's JET map over the heat map scaled to 0..1
+                bar = fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), ax=ax, fraction=0.046,
+                                   pad=0.03)
+                bar.set_label("Grad-CAM weight (relative to this image's maximum)", fontsize=8)
+                bar.ax.tick_params(labelsize=7)
+                name_png = f"{stem}__{slug(name)}.png"
+                save_figure(tmp / name_png, fig, dpi=100)
                 written.append({"image": str(path), "class": name, "probability": float(probs[j]),
-                                "png": str(target)})
+                                "png": str(out / name_png)})
                 reporter.advance()
     reporter.done()
     return written

@@ -28,11 +28,17 @@ from .data import (
 from .errors import UserError, missing_column, missing_file
 from .images import ImageReadError, find_images, load_resized
 from .io import write_csv, write_json
+from radtool.io.writers import atomic_dir, check_replaceable
 from .metrics import full_report
-from .plugins import ClassifierPlugin, DataConfig, load_plugin
-from .runtime import NullReporter, Reporter, resolve_device
-from .training import CHECKPOINT_FORMAT
+from .checkpoint import load_checkpoint, load_model_state
+from .data_config import DataConfig
+from .families import ClassifierPlugin
+from .plugins import load_plugin
+from .runtime import NullReporter, Precision, Reporter, resolve_device, resolve_precision
 from .transforms import prepare_batch
+
+
+EVALUATE_OUTPUTS = ("metrics.json", "predictions.csv", "roc.png")
 
 
 @dataclass
@@ -45,27 +51,23 @@ class LoadedRun:
     thresholds: list[float]
     meta: dict[str, Any]
     device: torch.device
+    precision: Precision
 
 
 def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
+    """Rebuild the best model of a run (``RUN/best.pt``, or a checkpoint file) on ``device``."""
     run = Path(run)
     path = run / "best.pt" if run.is_dir() else run
     if not path.is_file():
         raise UserError(f"no trained model in {run} (best.pt missing); train one with `radtool classify train`")
-    try:
-        meta = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise UserError(f"cannot read checkpoint {path}: {type(exc).__name__}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path} is not a radtool-vision checkpoint")
+    meta = load_checkpoint(path)
     plugin = load_plugin(meta["plugin"])
     classes = list(meta["classes"])
     model = plugin.create_model(meta["arch"], len(classes), pretrained=False)
-    model.load_state_dict(meta["model"])
+    load_model_state(model, meta, path)
     dev = resolve_device(device)
-    model.to(dev).eval()
-    if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    precision = resolve_precision(dev)
+    precision.prepare_model(model, dev).eval()
     return LoadedRun(
         plugin=plugin,
         model=model,
@@ -73,8 +75,9 @@ def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
         classes=classes,
         data_config=DataConfig.from_dict(meta["data_config"]),
         thresholds=[float(t) for t in meta["thresholds"]],
-        meta={k: v for k, v in meta.items() if k != "model"},
+        meta={k: v for k, v in meta.items() if k not in ("model", "optimizer", "loop")},
         device=dev,
+        precision=precision,
     )
 
 
@@ -112,7 +115,7 @@ def predict_probs(
     )
     probs = np.full((len(paths), len(loaded.classes)), np.nan, dtype=np.float32)
     errors = [""] * len(paths)
-    cuda = loaded.device.type == "cuda"
+    precision = loaded.precision
     reporter.stage("predicting", len(paths))
     for images, idx, errs in loader:
         idx = idx.numpy()
@@ -120,8 +123,9 @@ def predict_probs(
         for i, e in zip(idx, errs):
             errors[i] = e
         if ok.any():
-            x = prepare_batch(images[torch.from_numpy(ok)], loaded.data_config, loaded.device, channels_last=cuda)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            x = prepare_batch(images[torch.from_numpy(ok)], loaded.data_config, loaded.device,
+                              channels_last=precision.channels_last)
+            with precision.autocast():
                 logits = loaded.model(x)
             probs[idx[ok]] = torch.sigmoid(logits.float()).cpu().numpy()
         reporter.advance(len(idx))
@@ -173,6 +177,7 @@ def evaluate(
     """Metrics at 0.5 and at the validation-chosen thresholds, ROC and confusion PNGs, predictions."""
     from .plots import confusion_matrices, roc_curves
 
+    check_replaceable(out, EVALUATE_OUTPUTS)  # before the model is loaded and the images are read
     loaded = load_run(run, device)
     views = check_choice(views or loaded.meta.get("views", "frontal"), VIEW_CHOICES, "--views")
     uncertain = check_choice(uncertain or loaded.meta.get("uncertain", "ignore"), UNCERTAIN_POLICIES, "--uncertain")
@@ -183,8 +188,6 @@ def evaluate(
     ok = np.array([not e for e in errors], dtype=bool)
     if not ok.any():
         raise UserError(f"none of the {len(errors)} images in {data} could be read")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     report = full_report(probs[ok], targets[ok], loaded.classes, loaded.thresholds, "evaluation")
     report.update({
         "run": str(run),
@@ -193,13 +196,15 @@ def evaluate(
         "uncertain": uncertain,
         "views": views,
     })
-    write_json(out / "metrics.json", report)
-    write_csv(
-        out / "predictions.csv",
-        [PATH_COLUMN, *loaded.classes, "error"],
-        ([p, *(None if np.isnan(v) else round(float(v), 6) for v in row), e]
-         for p, row, e in zip(table.rel_paths, probs, errors)),
-    )
-    roc_curves(probs[ok], targets[ok], loaded.classes, out)
-    confusion_matrices({k: report[k] for k in ("at_0.5", "at_val_best")}, loaded.classes, out)
+    title = f"run {Path(run).name} ({loaded.meta['plugin']}/{loaded.arch}) on {Path(data).name}"
+    with atomic_dir(out, EVALUATE_OUTPUTS) as tmp:  # all outputs appear together, or none
+        write_json(tmp / "metrics.json", report)
+        write_csv(
+            tmp / "predictions.csv",
+            [PATH_COLUMN, *loaded.classes, "error"],
+            ([p, *(None if np.isnan(v) else round(float(v), 6) for v in row), e]
+             for p, row, e in zip(table.rel_paths, probs, errors)),
+        )
+        roc_curves(probs[ok], targets[ok], loaded.classes, tmp, title)
+        confusion_matrices({k: report[k] for k in ("at_0.5", "at_val_best")}, loaded.classes, tmp, title)
     return report

@@ -19,6 +19,7 @@ from .data import check_choice
 from .errors import UserError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+AMP_CHOICES = ("auto", "bf16", "off")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,35 @@ class Runtime:
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How steps run on the device: bf16 autocast and channels_last (both on by default on CUDA).
+
+    The same settings can be asked for on CPU, which is how the tests exercise the CUDA path.
+    """
+
+    device_type: str
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    def prepare_model(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        model.to(device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+
+def resolve_precision(device: torch.device, amp: str = "auto", channels_last: bool | None = None) -> Precision:
+    check_choice(amp, AMP_CHOICES, "--amp")
+    cuda = device.type == "cuda"
+    dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and cuda) else None
+    return Precision(device.type, dtype, cuda if channels_last is None else channels_last)
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -143,6 +173,8 @@ class Reporter(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def info(self, text: str) -> None: ...
+
 
 class NullReporter:
     def stage(self, description: str, total: int | None = None) -> None:
@@ -158,4 +190,7 @@ class NullReporter:
         pass
 
     def note(self, text: str) -> None:
+        pass
+
+    def info(self, text: str) -> None:
         pass

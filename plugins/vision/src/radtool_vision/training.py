@@ -1,11 +1,15 @@
 """Training a classifier plugin on labelled radiographs: ``radtool classify train``.
 
-One function, :func:`train`, runs the whole job from a :class:`TrainConfig`: read the label
-table(s), split patient-safe validation, decode images once into a uint8 memmap cache, build the
-model from its plugin, then AdamW with warm-up + cosine decay, masked BCE, early stopping on
-validation loss, a checkpoint every epoch and the best one kept. The same code runs in one
-process or under ``torchrun`` (DDP); ``--batch-size`` is the global batch, split over ranks,
-so a DDP run sees the same batches as a single-process run.
+:func:`train` runs the whole job from a :class:`TrainConfig`, in the order that fails fastest:
+check the options and that pretrained weights can be had, read the label table(s) and split
+patient-safe validation, build the model, and only then decode the images once into a uint8
+memmap cache. The loop is timm's (``train.py``): ``create_optimizer_v2`` AdamW (no weight decay
+on norms and biases, fused on CUDA), a per-update cosine schedule, masked BCE, early stopping on
+validation loss; :func:`train_one_epoch` makes no host synchronisation per step (the loss is
+summed on the device). On CUDA, steps run in bf16 autocast with channels_last, compiled with
+``torch.compile`` by default. The same code runs in one process or under ``torchrun`` (DDP);
+``--batch-size`` is the global batch, split over ranks, so a DDP run sees the same batches as a
+single-process run. Checkpoints are written and read only by :mod:`radtool_vision.checkpoint`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,11 @@ import dataclasses
 import json
 import logging
 import math
-import queue
-import threading
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import __version__
-from .cache import ImageCache, load_or_build
+from .batches import BatchFeeder, Split, epoch_order
+from .cache import load_or_build
+from .checkpoint import check_resumable, load_checkpoint, load_model_state, save_checkpoint
 from .data import (
     BALANCE_MODES,
     DEFAULT_CLASSES,
@@ -42,18 +47,23 @@ from .data import (
     to_targets,
     undersample,
 )
+from .data_config import DataConfig
 from .errors import UserError
-from .io import save_torch, write_csv, write_json
+from .families import ClassifierPlugin
+from .io import write_csv, write_json
 from .metrics import best_f1_thresholds, full_report, metrics_block
-from .plugins import ClassifierPlugin, DataConfig, load_plugin
+from .optim import create_optimizer, create_scheduler, default_batch_size, scaled_lr
+from .plugins import load_plugin
 from .runtime import (
     NullReporter,
+    Precision,
     Reporter,
     Runtime,
     all_reduce_sum,
     barrier,
     broadcast_object,
     gather_rows,
+    resolve_precision,
     seed_everything,
     shard,
     start,
@@ -63,7 +73,6 @@ from .transforms import augment_params, prepare_batch
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "radtool-vision.classifier.v1"
 HISTORY_COLUMNS = (
     "epoch", "train_loss", "val_loss", "val_macro_auroc", "val_macro_f1", "lr", "seconds", "train_images_per_s",
 )
@@ -89,8 +98,8 @@ class TrainConfig:
     views: str = "frontal"
     image_size: int = 320
     epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-4
+    batch_size: int | None = None  # None: the family's GPU batch on CUDA, 32 on CPU
+    lr: float | None = None  # None: follows the global batch (optim.scaled_lr)
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     freeze_backbone: bool = False
@@ -102,6 +111,9 @@ class TrainConfig:
     workers: int = 4
     augment: bool = True
     resume: bool = False
+    compile: bool | None = None  # None: on for CUDA, off on CPU
+    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
+    channels_last: bool | None = None  # None: on for CUDA
 
     def validate(self) -> None:
         check_choice(self.uncertain, UNCERTAIN_POLICIES, "--uncertain")
@@ -110,9 +122,9 @@ class TrainConfig:
         for name, value, low in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
                                  ("--image-size", self.image_size, 16), ("--patience", self.patience, 1),
                                  ("--workers", self.workers, 0)):
-            if value < low:
+            if value is not None and value < low:
                 raise UserError(f"{name} must be at least {low}, not {value}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
+        if self.lr is not None and (not self.lr > 0 or not math.isfinite(self.lr)):
             raise UserError(f"--lr must be a positive number, not {self.lr}")
         if self.weight_decay < 0 or self.warmup_epochs < 0:
             raise UserError("--weight-decay and --warmup-epochs must not be negative")
@@ -127,19 +139,6 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
-
-
-@dataclass
-class Split:
-    """One side (train or validation) after filtering: table rows, targets and cache rows."""
-
-    table: ImageTable
-    targets: np.ndarray  # (N, C) float32, NaN = masked
-    cache: ImageCache
-    rows: np.ndarray  # row in the cache for each kept image
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -184,66 +183,6 @@ def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter
     return Split(table, targets[rows], cache, rows)
 
 
-class BatchFeeder:
-    """Batches of cached uint8 images, read from the memmap by a background thread."""
-
-    def __init__(self, split: Split, prefetch: int = 3, pin_memory: bool = False):
-        self.split = split
-        self.images = split.cache.open()
-        self.prefetch = prefetch
-        self.pin_memory = pin_memory  # page-locked batches make the host-to-GPU copy asynchronous
-
-    def load(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = self.split.rows[positions]
-        order = np.argsort(rows)  # sequential memmap reads
-        data = np.empty((len(rows), 1, self.images.shape[1], self.images.shape[2]), dtype=np.uint8)
-        data[order, 0] = self.images[rows[order]]
-        images, targets = torch.from_numpy(data), torch.from_numpy(self.split.targets[positions])
-        if self.pin_memory:
-            images, targets = images.pin_memory(), targets.pin_memory()
-        return images, targets
-
-    def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop_flag = threading.Event()
-
-        def worker() -> None:
-            try:
-                for positions in batches:
-                    if stop_flag.is_set():
-                        return
-                    q.put((positions, *self.load(positions)))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-                q.put(exc)
-            q.put(None)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = q.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop_flag.set()
-            while thread.is_alive():
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    thread.join(timeout=0.05)
-
-
-def epoch_order(n: int, epoch: int, seed: int, weights: np.ndarray | None) -> np.ndarray:
-    """The global order of training images for one epoch (identical on every rank)."""
-    rng = np.random.default_rng((seed, 104729, epoch))
-    if weights is not None:
-        return rng.choice(n, size=n, replace=True, p=weights)
-    return rng.permutation(n)
-
-
 # -- model --------------------------------------------------------------------------------
 
 
@@ -266,37 +205,70 @@ def _set_train_mode(model: nn.Module, frozen_backbone: bool) -> None:
         classifier_module(model).train()
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
-    """Sum of BCE over known targets (NaN = masked) and how many there were."""
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of BCE over known targets (NaN = masked) and how many there were, both as device tensors."""
     mask = ~torch.isnan(targets)
     safe = torch.where(mask, targets, torch.zeros_like(targets))
     loss = F.binary_cross_entropy_with_logits(logits.float(), safe, pos_weight=weight, reduction="none")
-    return (loss * mask).sum(), int(mask.sum().item())
+    return (loss * mask).sum(), mask.sum()
 
 
-def lr_lambda(warmup_steps: int, total_steps: int):
-    def fn(step: int) -> float:
-        if warmup_steps > 0 and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+@dataclass
+class StepContext:
+    """What every training step needs, fixed for the run."""
 
-    return fn
+    model: nn.Module  # what the step calls: DDP- and/or torch.compile-wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    precision: Precision
+    data_config: DataConfig
+    device: torch.device
+    world_size: int = 1
+    weight: torch.Tensor | None = None
 
 
-def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, params: torch.Tensor | None,
+               known_targets: int) -> torch.Tensor:
+    """One update; returns the batch's summed BCE as a device tensor (no host synchronisation).
+
+    The loss is normalised by the known targets of the *global* batch (``known_targets``, counted on
+    the host): DDP averages gradients over ranks, so the update equals one process on the whole batch.
+    """
+    x = prepare_batch(images, ctx.data_config, ctx.device, params, channels_last=ctx.precision.channels_last)
+    y = targets.to(ctx.device, non_blocking=True)
+    with ctx.precision.autocast():
+        logits = ctx.model(x)
+    total, _ = masked_bce(logits, y, ctx.weight)
+    loss = total * (ctx.world_size / max(known_targets, 1))
+    ctx.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    ctx.optimizer.step()
+    return total.detach()
 
 
-# -- the loop -----------------------------------------------------------------------------
+def train_one_epoch(ctx: StepContext, feeder: BatchFeeder, batches: list[np.ndarray], known: list[int],
+                    num_updates: int, reporter: Reporter, is_main: bool = True) -> tuple[torch.Tensor, int]:
+    """Run ``batches`` (this rank's share of each global batch); returns (summed loss on device, updates)."""
+    loss_sum = torch.zeros((), device=ctx.device)
+    for step, (_, images, targets, params) in enumerate(feeder.iterate(batches)):
+        loss_sum += train_step(ctx, images, targets, params, known[step])
+        num_updates += 1
+        ctx.scheduler.step_update(num_updates=num_updates)
+        if is_main:
+            reporter.advance()
+    return loss_sum, num_updates
 
 
 @torch.no_grad()
 def _validate(
-    model: nn.Module, split: Split, data_config: DataConfig, runtime: Runtime, batch_size: int,
-    weight: torch.Tensor | None, reporter: Reporter,
+    model: nn.Module, split: Split, data_config: DataConfig, runtime: Runtime, precision: Precision,
+    batch_size: int, weight: torch.Tensor | None, reporter: Reporter,
 ) -> tuple[np.ndarray, float]:
-    """Logits for the whole validation split (each image once) and the mean masked BCE."""
+    """Logits for the whole validation split (each image once) and the mean masked BCE.
+
+    Runs the eager model (never the compiled one): the last, smaller batch would make
+    torch.compile build another graph, for a pass that costs a fraction of an epoch.
+    """
     model.eval()
     positions = shard(len(split), runtime)
     per_rank = max(1, batch_size // runtime.world_size)
@@ -305,9 +277,9 @@ def _validate(
     out_idx, out_logits = [], []
     if runtime.is_main:
         reporter.stage("validating", len(batches))
-    for pos, images, _ in feeder.iterate(batches):
-        x = prepare_batch(images, data_config, runtime.device, channels_last=runtime.cuda)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=runtime.cuda):
+    for pos, images, _, _ in feeder.iterate(batches):
+        x = prepare_batch(images, data_config, runtime.device, channels_last=precision.channels_last)
+        with precision.autocast():
             logits = model(x)
         out_idx.append(torch.from_numpy(pos))
         out_logits.append(logits.float())
@@ -320,18 +292,39 @@ def _validate(
         raise RuntimeError(f"validation gathered {len(idx)} of {len(split)} images")
     t = torch.from_numpy(split.targets[idx])
     total, count = masked_bce(torch.from_numpy(logits), t, None if weight is None else weight.cpu())
-    return logits, float(total) / max(count, 1)
+    return logits, float(total) / max(int(count), 1)
+
+
+# -- the job ------------------------------------------------------------------------------
 
 
 def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train ``cfg.plugin`` and write the run folder; returns the summary stored in config.json."""
+    """Train ``cfg.plugin`` and write the run folder; returns the summary stored in config.json.
+
+    A run that fails before its first checkpoint removes the ``--out`` folder it created, so a
+    failed run never leaves an empty or half-filled folder; after a checkpoint the folder is a run
+    that ``--resume`` continues.
+    """
     reporter = reporter or NullReporter()
     cfg.validate()
     plugin = load_plugin(cfg.plugin)
     arch = plugin.check_arch(cfg.arch)
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is a file; give a folder for the run")
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if cfg.resume and not last_path.is_file():
+        raise UserError(f"--resume: no checkpoint {last_path} to resume from")
+    if not cfg.resume and (last_path.exists() or best_path.exists()):
+        raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     runtime = start(cfg.device)
+    created = runtime.is_main and not out.exists()
     try:
         return _train(cfg, plugin, arch, runtime, reporter)
+    except BaseException:
+        if created and runtime.is_main and out.is_dir() and not last_path.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         stop(runtime)
 
@@ -339,30 +332,22 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict[str, Any]:
 def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runtime, reporter: Reporter) -> dict[str, Any]:
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if cfg.resume and not last_path.is_file():
-        raise UserError(f"--resume: no checkpoint {last_path} to resume from")
-    if not cfg.resume and (last_path.exists() or best_path.exists()):
-        raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     world = runtime.world_size
-    if cfg.batch_size % world:
+    if cfg.batch_size is not None and cfg.batch_size % world:
         raise UserError(f"--batch-size {cfg.batch_size} must be divisible by the number of processes ({world})")
+    resume_state = load_checkpoint(last_path, "--resume checkpoint", resume=True) if cfg.resume else None
     seed_everything(cfg.seed)
-    if runtime.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-    barrier(runtime)
 
     train_table, val_table = _load_tables(cfg)
-    train_split = _build_split(train_table, cfg, runtime, reporter, "training")
-    val_split = _build_split(val_table, cfg, runtime, reporter, "validation")
-    n_train = len(train_split)
-    global_batch = min(cfg.batch_size, (n_train // world) * world)
-    if global_batch < world:
-        raise UserError(f"only {n_train} training images: too few for {world} processes")
-    per_rank = global_batch // world
-    steps_per_epoch = n_train // global_batch
+    if cfg.pretrained and cfg.weights is None and not cfg.resume and hasattr(plugin, "check_pretrained"):
+        plugin.check_pretrained(arch)  # offline and not cached: one line now, not after the cache is built
+    if runtime.is_main:
+        reporter.info(f"{len(train_table)} training and {len(val_table)} validation images "
+                      f"({len(set(train_table.groups()))} and {len(set(val_table.groups()))} patients)")
 
     seed_everything(cfg.seed)  # same initial weights on every rank and in every run
-    model = plugin.create_model(arch, len(cfg.classes), pretrained=cfg.pretrained, weights=cfg.weights)
+    model = plugin.create_model(arch, len(cfg.classes), pretrained=cfg.pretrained and not cfg.resume,
+                                weights=None if cfg.resume else cfg.weights)
     data_config = plugin.data_config(model, cfg.image_size)
     if cfg.freeze_backbone:
         head = classifier_module(model)
@@ -370,38 +355,59 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
             p.requires_grad_(False)
         for p in head.parameters():
             p.requires_grad_(True)
-    model.to(runtime.device)
+
+    if runtime.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    barrier(runtime)
+    train_split = _build_split(train_table, cfg, runtime, reporter, "training")
+    val_split = _build_split(val_table, cfg, runtime, reporter, "validation")
+    n_train = len(train_split)
+    requested = cfg.batch_size or default_batch_size(getattr(plugin, "cuda_batch_size", 128), cfg.image_size,
+                                                     runtime.cuda, world)
+    global_batch = min(requested, (n_train // world) * world)
+    if global_batch < world:
+        raise UserError(f"only {n_train} training images: too few for {world} processes")
+    per_rank = global_batch // world
+    steps_per_epoch = n_train // global_batch
+    lr = cfg.lr or scaled_lr(global_batch)
+
+    precision = resolve_precision(runtime.device, cfg.amp, cfg.channels_last)
+    precision.prepare_model(model, runtime.device)
     if runtime.cuda:
-        model.to(memory_format=torch.channels_last)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    ddp_model: nn.Module = model
+        torch.backends.cudnn.benchmark = True
+    step_model: nn.Module = model
     if runtime.distributed:
-        ddp_model = nn.parallel.DistributedDataParallel(
+        step_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[runtime.device.index] if runtime.cuda else None
         )
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    use_compile = runtime.cuda if cfg.compile is None else cfg.compile
+    if use_compile:
+        step_model = torch.compile(step_model)
+    optimizer = create_optimizer(model, lr, cfg.weight_decay, runtime.cuda)
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = min(total_steps // 2, int(round(cfg.warmup_epochs * steps_per_epoch)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup_steps, total_steps))
+    scheduler = create_scheduler(optimizer, lr, warmup_steps, total_steps)
 
     weight_np = pos_weight(train_split.targets) if cfg.balance == "pos-weight" else None
     weight = None if weight_np is None else torch.from_numpy(weight_np).to(runtime.device)
     sampling = sample_weights(train_split.targets) if cfg.balance == "sampler" else None
 
-    history: list[dict[str, Any]] = []
-    start_epoch, best_loss, best_epoch, bad_epochs = 1, math.inf, 0, 0
-    thresholds = [0.5] * len(cfg.classes)
-    if cfg.resume:
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
-        _check_resumable(state, plugin.name, arch, cfg)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"]) + 1
-        best_loss, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
-        bad_epochs = int(state["bad_epochs"])
-        thresholds = list(state["thresholds"])
+    settings = {
+        "plugin": plugin.name, "arch": arch, "classes": list(cfg.classes), "image_size": cfg.image_size,
+        "uncertain": cfg.uncertain, "views": cfg.views, "balance": cfg.balance, "undersample": dict(cfg.undersample),
+        "seed": cfg.seed, "val_fraction": cfg.val_fraction, "global_batch_size": global_batch, "epochs": cfg.epochs,
+    }
+    meta = {"plugin": plugin.name, "arch": arch, "classes": list(cfg.classes), "data_config": data_config.to_dict(),
+            "uncertain": cfg.uncertain, "views": cfg.views, "settings": settings}
+    loop: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
+                            "thresholds": [0.5] * len(cfg.classes), "num_updates": 0}
+    if resume_state is not None:
+        check_resumable(resume_state, settings, last_path)
+        load_model_state(model, resume_state, last_path)
+        optimizer.load_state_dict(resume_state["optimizer"])
+        loop.update(resume_state["loop"])
+        loop["history"] = list(loop["history"])
+        scheduler.step_update(num_updates=int(loop["num_updates"]))
 
     summary: dict[str, Any] = {
         "radtool_vision": __version__,
@@ -413,7 +419,11 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
         "options": cfg.to_dict(),
         "world_size": world,
         "device": runtime.device.type,
+        "precision": {"amp": str(precision.amp_dtype).replace("torch.", "") if precision.amp_dtype else "off",
+                      "channels_last": precision.channels_last, "compile": use_compile},
         "global_batch_size": global_batch,
+        "lr": lr,
+        "lr_rule": "--lr" if cfg.lr else f"{LR_RULE} (global batch {global_batch})",
         "steps_per_epoch": steps_per_epoch,
         "n_train": n_train,
         "n_val": len(val_split),
@@ -422,54 +432,53 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
         "label_policy": "blank = 0 (not mentioned); -1 = " + {
             "ignore": "masked out of the loss and metrics", "zeros": "0", "ones": "1"}[cfg.uncertain],
     }
+    best_meta = _best_meta(load_checkpoint(best_path, "best checkpoint")) if cfg.resume and best_path.is_file() else None
     if runtime.is_main:
-        write_json(out / "config.json", summary)
+        _write_summary(out, summary, best_meta)
+        reporter.info(f"{steps_per_epoch} steps per epoch of {global_batch} images ({n_train} training, "
+                      f"{len(val_split)} validation), lr {lr:.2e}, {runtime.device.type}"
+                      f"{', bf16' if precision.amp_dtype else ''}{', channels_last' if precision.channels_last else ''}"
+                      f"{', torch.compile' if use_compile else ''}")
 
-    feeder = BatchFeeder(train_split, pin_memory=runtime.cuda)
+    ctx = StepContext(step_model, optimizer, scheduler, precision, data_config, runtime.device, world, weight)
+    feeder_epoch = [0]  # augmentation is keyed by (seed, epoch, image); the feeder thread draws it
+
+    def params_fn(positions: np.ndarray) -> np.ndarray:
+        return augment_params(positions, feeder_epoch[0], cfg.seed)
+
+    feeder = BatchFeeder(train_split, pin_memory=runtime.cuda, params=params_fn if cfg.augment else None)
     stopped_early = False
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        if bad_epochs >= cfg.patience:
+    for epoch in range(int(loop["epoch"]) + 1, cfg.epochs + 1):
+        if loop["bad_epochs"] >= cfg.patience:
             stopped_early = True
             break
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout / drop-path, same on resume
         _set_train_mode(model, cfg.freeze_backbone)
+        feeder_epoch[0] = epoch
         order = epoch_order(n_train, epoch, cfg.seed, sampling)
         chunks = [order[k * global_batch:(k + 1) * global_batch] for k in range(steps_per_epoch)]
         local = [c[runtime.rank * per_rank:(runtime.rank + 1) * per_rank] for c in chunks]
-        counts = [int((~np.isnan(train_split.targets[c])).sum()) for c in chunks]
-        loss_sum, loss_count = 0.0, 0
+        known = [int((~np.isnan(train_split.targets[c])).sum()) for c in chunks]
         if runtime.is_main:
             reporter.stage(f"epoch {epoch}/{cfg.epochs}", steps_per_epoch)
-        for step, (pos, images, targets) in enumerate(feeder.iterate(local)):
-            params = torch.from_numpy(augment_params(pos, epoch, cfg.seed)) if cfg.augment else None
-            x = prepare_batch(images, data_config, runtime.device, params, channels_last=runtime.cuda)
-            y = targets.to(runtime.device, non_blocking=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=runtime.cuda):
-                logits = ddp_model(x)
-            total, count = masked_bce(logits, y, weight)
-            # normalise by the known targets of the *global* batch: DDP averages gradients over
-            # ranks, so the update equals a single process on the whole batch
-            loss = total * world / max(counts[step], 1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(total.detach())
-            loss_count += count
-            if runtime.is_main:
-                reporter.advance()
+        try:
+            loss_sum, loop["num_updates"] = train_one_epoch(ctx, feeder, local, known, int(loop["num_updates"]),
+                                                            reporter, runtime.is_main)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise UserError(f"out of GPU memory with a global batch of {global_batch} ({per_rank} per GPU) at "
+                            f"{cfg.image_size}px; pass a smaller --batch-size") from exc
         if runtime.is_main:
             reporter.done()
-        loss_sum, loss_count = all_reduce_sum(runtime, [loss_sum, float(loss_count)])
+        loss_sum_f, loss_count = all_reduce_sum(runtime, [float(loss_sum), float(sum(known) / world)])
         train_seconds = time.perf_counter() - t0
 
-        logits, val_loss = _validate(model, val_split, data_config, runtime, global_batch, weight, reporter)
+        logits, val_loss = _validate(model, val_split, data_config, runtime, precision, global_batch, weight, reporter)
         probs = 1.0 / (1.0 + np.exp(-logits))
         block = metrics_block(probs, val_split.targets, cfg.classes, [0.5] * len(cfg.classes))
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(loss_count, 1),
+            "train_loss": loss_sum_f / max(loss_count, 1),
             "val_loss": val_loss,
             "val_macro_auroc": block["macro"]["auroc"],
             "val_macro_f1": block["macro"]["f1"],
@@ -477,85 +486,67 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
             "seconds": time.perf_counter() - t0,
             "train_images_per_s": steps_per_epoch * global_batch / max(train_seconds, 1e-9),
         }
-        history.append(row)
-        improved = val_loss < best_loss - 1e-6
+        loop["history"].append(row)
+        loop["epoch"] = epoch
+        improved = val_loss < loop["best_val_loss"] - 1e-6
         if improved:
-            best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
-            thresholds = best_f1_thresholds(probs, val_split.targets)
+            loop.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0,
+                        thresholds=best_f1_thresholds(probs, val_split.targets))
         else:
-            bad_epochs += 1
+            loop["bad_epochs"] += 1
         if runtime.is_main:
             reporter.epoch(row)
-            _write_epoch(out, model, optimizer, scheduler, history, epoch, best_loss, best_epoch,
-                         bad_epochs, thresholds, plugin.name, arch, cfg, data_config)
             if improved:
-                save_torch(best_path, _best_checkpoint(model, plugin.name, arch, cfg, data_config, thresholds,
-                                                       epoch, val_loss))
-                report = full_report(probs, val_split.targets, cfg.classes, thresholds, "validation")
+                # best.pt first, holding its own metrics report: it is the source that metrics.json and
+                # config.json are derived from, and last.pt (written after it) never claims a best
+                # epoch that best.pt does not hold
+                report = full_report(probs, val_split.targets, cfg.classes, loop["thresholds"], "validation")
                 report.update({"epoch": epoch, "val_loss": val_loss})
-                write_json(out / "metrics.json", report)
+                best = {**meta, "thresholds": [float(t) for t in loop["thresholds"]], "epoch": epoch,
+                        "val_loss": float(val_loss), "report": report}
+                save_checkpoint(best_path, model, best)
+                best_meta = _best_meta(best)
+                _write_summary(out, summary, best_meta)
+            save_checkpoint(last_path, model, {**meta, "thresholds": [float(t) for t in loop["thresholds"]]},
+                            optimizer, loop)
+            _write_history(out, loop["history"])
         barrier(runtime)
 
-    summary.update({
-        "best_epoch": best_epoch,
-        "best_val_loss": best_loss if math.isfinite(best_loss) else None,
-        "thresholds": dict(zip(cfg.classes, thresholds)),
-        "epochs_run": len(history),
-        "stopped_early": stopped_early or (bad_epochs >= cfg.patience and len(history) < cfg.epochs),
-    })
+    if loop["bad_epochs"] >= cfg.patience and len(loop["history"]) < cfg.epochs:
+        stopped_early = True
+    summary.update({"epochs_run": len(loop["history"]), "stopped_early": stopped_early})
     if runtime.is_main:
-        write_json(out / "config.json", summary)
-    summary = broadcast_object(runtime, summary)
+        summary = _write_summary(out, summary, best_meta)
+    return broadcast_object(runtime, summary)
+
+
+LR_RULE = "1e-4 x sqrt(global batch / 32)"
+
+
+def _best_meta(best: dict[str, Any]) -> dict[str, Any]:
+    """What config.json and metrics.json repeat from best.pt (never from the loop state)."""
+    return {"best_epoch": int(best.get("epoch", 0)), "best_val_loss": best.get("val_loss"),
+            "thresholds": dict(zip(best["classes"], best["thresholds"])), "report": best.get("report")}
+
+
+def _write_summary(out: Path, summary: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
+    """metrics.json then config.json, their best-epoch fields derived from what best.pt holds."""
+    summary = dict(summary)
+    if best is None:
+        summary.update({"best_epoch": 0, "best_val_loss": None})
+    else:
+        summary.update({k: v for k, v in best.items() if k != "report"})
+        if isinstance(best.get("report"), dict):
+            write_json(out / "metrics.json", best["report"])
+    write_json(out / "config.json", summary)
     return summary
 
 
-def _check_resumable(state: dict, plugin: str, arch: str, cfg: TrainConfig) -> None:
-    saved = (state.get("plugin"), state.get("arch"), list(state.get("classes", [])))
-    if saved != (plugin, arch, list(cfg.classes)):
-        raise UserError(
-            f"--resume: checkpoint was trained with plugin={saved[0]}, arch={saved[1]}, classes={saved[2]}; "
-            "pass the same --plugin, --arch and --classes"
-        )
-
-
-def _best_checkpoint(model, plugin, arch, cfg, data_config, thresholds, epoch, val_loss) -> dict[str, Any]:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model": _state_dict_cpu(model),
-        "plugin": plugin,
-        "arch": arch,
-        "classes": list(cfg.classes),
-        "data_config": data_config.to_dict(),
-        "thresholds": [float(t) for t in thresholds],
-        "uncertain": cfg.uncertain,
-        "views": cfg.views,
-        "epoch": int(epoch),
-        "val_loss": float(val_loss),
-    }
-
-
-def _write_epoch(out, model, optimizer, scheduler, history, epoch, best_loss, best_epoch, bad_epochs,
-                 thresholds, plugin, arch, cfg, data_config) -> None:
+def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     from .plots import training_curves
 
-    save_torch(out / "last.pt", {
-        "format": CHECKPOINT_FORMAT,
-        "model": _state_dict_cpu(model),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "history": history,
-        "epoch": int(epoch),
-        "best_val_loss": float(best_loss),
-        "best_epoch": int(best_epoch),
-        "bad_epochs": int(bad_epochs),
-        "thresholds": [float(t) for t in thresholds],
-        "plugin": plugin,
-        "arch": arch,
-        "classes": list(cfg.classes),
-        "data_config": data_config.to_dict(),
-    })
     write_csv(out / "history.csv", HISTORY_COLUMNS, ([r.get(c) for c in HISTORY_COLUMNS] for r in history))
-    training_curves(history, out)
+    training_curves(history, out, title=out.name)
 
 
 def load_config(run: Path) -> dict[str, Any]:

@@ -8,13 +8,14 @@ whether it runs in one process or is split over DDP ranks.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .plugins import DataConfig
+from .data_config import DataConfig
 
 # rotation (degrees), scale, x/y shift (fraction of half-width), flip probability,
 # contrast and brightness ranges: small, plausible changes of positioning and exposure
@@ -47,7 +48,7 @@ def augment_params(indices: np.ndarray, epoch: int, seed: int) -> np.ndarray:
 
 def augment(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """Apply geometric and intensity augmentation to a float (B, 1, H, W) batch in [0, 1]."""
-    p = params.to(device=x.device, dtype=torch.float32)
+    p = params.to(device=x.device, dtype=torch.float32, non_blocking=True)
     angle = p[:, 0] * (math.pi / 180.0)
     scale = p[:, 1]
     flip = 1.0 - 2.0 * p[:, 4]  # -1 flips horizontally
@@ -65,10 +66,16 @@ def augment(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return x.clamp_(0.0, 1.0)
 
 
+@functools.lru_cache(maxsize=16)
+def _mean_std(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Made once per run and device: no host-to-device copy in the training step."""
+    return (torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).to(device),
+            torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).to(device))
+
+
 def normalize(x: torch.Tensor, data_config: DataConfig) -> torch.Tensor:
     """(B, 1, H, W) in [0, 1] -> (B, 3, H, W) normalised with the model's own mean and std."""
-    mean = torch.tensor(data_config.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(data_config.std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+    mean, std = _mean_std(tuple(data_config.mean), tuple(data_config.std), x.device)
     return (x.expand(-1, 3, -1, -1) - mean) / std
 
 

@@ -4,7 +4,7 @@ One module per command; each ``<cmd>_cli`` parses options and calls a plain func
 library. torch is imported only when a command runs, never when the app is mounted.
 """
 
-from ._util import app
+from ._app import app  # first: the core CLI, imported by _util, mounts this very object
 from . import evaluate, explain, plugins, predict, train  # noqa: F401  (registers the commands)
 
 __all__ = ["app"]

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from radtool.cli.options import IdColOpt, OutOpt, QuietOpt
 from rich.console import Console
 from rich.table import Table
 
-from ._util import RichReporter, app, handle_user_errors
+from ._util import DeviceOpt, IdColumnAlias, RichReporter, RunOpt, app, handle_errors, id_col_option
 
 
 def _fmt(value) -> str:
@@ -17,26 +18,29 @@ def _fmt(value) -> str:
 
 
 @app.command("evaluate")
-@handle_user_errors
+@handle_errors
 def evaluate_cli(
-    run: Path = typer.Option(..., "--run", help="Run folder written by `classify train`."),
+    run: RunOpt,
+    out: OutOpt,
     data: Path = typer.Option(..., "--data", help="Labelled CSV (CheXpert layout, or radtool labels.csv with --image-index)."),
-    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, ROC and confusion PNGs."),
     image_root: Optional[Path] = typer.Option(None, "--image-root", help="Folder the Path column is relative to."),
     image_index: Optional[Path] = typer.Option(None, "--image-index", help="CSV mapping Path to report id."),
-    id_column: Optional[str] = typer.Option(None, "--id-column"),
+    id_col: IdColOpt = None,
+    id_column: IdColumnAlias = None,
     views: Optional[str] = typer.Option(None, "--views", help="frontal | lateral | all (default: as in training)."),
     uncertain: Optional[str] = typer.Option(None, "--uncertain", help="ignore | zeros | ones (default: as in training)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: DeviceOpt = "auto",
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(2, "--workers", help="DataLoader workers decoding images."),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: QuietOpt = False,
 ) -> None:
-    """Evaluate a trained run at threshold 0.5 and at the thresholds chosen on validation."""
+    """Evaluate a trained run at threshold 0.5 and at the thresholds chosen on validation (metrics.json, predictions.csv, ROC and confusion PNGs)."""
     from ..inference import evaluate
 
-    report = evaluate(run, data, out, image_root, image_index, id_column, views, uncertain, device,
-                      batch_size, workers, RichReporter(quiet=quiet))
+    report = evaluate(run, data, out, image_root, image_index, id_col_option(id_col, id_column), views, uncertain,
+                      device, batch_size, workers, RichReporter(quiet=quiet))
+    if quiet:
+        return
     table = Table(title=f"{report['n_images']} images ({report['n_unreadable']} unreadable)")
     for col in ("class", "AUROC", "F1@0.5", "F1@val", "P@val", "R@val", "thr", "pos"):
         table.add_column(col, justify="right" if col != "class" else "left")

@@ -7,11 +7,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..plugins import available_plugins, load_plugin
-from ._util import app, handle_user_errors
+from ._util import app, handle_errors
 
 
 @app.command("plugins")
-@handle_user_errors
+@handle_errors
 def plugins_cli(
     archs: bool = typer.Option(False, "--archs", help="Also list the timm architectures of each family."),
 ) -> None:

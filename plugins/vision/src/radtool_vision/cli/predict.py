@@ -6,24 +6,26 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from radtool.cli.options import OutFileOpt, QuietOpt
 
-from ._util import RichReporter, app, handle_user_errors
+from ._util import DeviceOpt, RichReporter, RunOpt, app, handle_errors
 
 
 @app.command("predict")
-@handle_user_errors
+@handle_errors
 def predict_cli(
-    run: Path = typer.Option(..., "--run", help="Run folder written by `classify train`."),
+    run: RunOpt,
+    out: OutFileOpt,
     data: Path = typer.Option(..., "--data", help="CSV with a Path column, or a folder of images (searched recursively)."),
-    out: Path = typer.Option(..., "--out", help="Output CSV: Path, a probability per class, error."),
     image_root: Optional[Path] = typer.Option(None, "--image-root", help="Folder the Path column is relative to."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: DeviceOpt = "auto",
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(2, "--workers", help="DataLoader workers decoding images."),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: QuietOpt = False,
 ) -> None:
-    """Predict class probabilities; unreadable images get a row with the error column filled."""
+    """Predict class probabilities (CSV: Path, one column per class, error); unreadable images get the error column filled."""
     from ..inference import predict
 
     result = predict(run, data, out, image_root, device, batch_size, workers, RichReporter(quiet=quiet))
-    typer.echo(f"{result['n_images']} images ({result['n_errors']} unreadable) -> {out}")
+    if not quiet:
+        typer.echo(f"{result['n_images']} images ({result['n_errors']} unreadable) -> {out}")
