@@ -181,3 +181,49 @@ def test_use_commands_bad_input(trained_run, synthetic_set, tmp_path):
                       "is a file")
     assert_user_error(invoke("explain", "--run", trained_run, "--image", image, "--out", tmp_path / "c",
                              "--classes", "Edema", "--device", "cpu"), "not one of the run's classes")
+
+
+def test_offline_pretrained_stops_before_any_work_and_leaves_nothing(synthetic_set, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    run = tmp_path / "run"
+    t0 = time.perf_counter()
+    result = invoke("train", "--plugin", "convnext", "--data", synthetic_set.csv, "--image-root", synthetic_set.root,
+                    "--out", run, "--classes", ",".join(RUN_CLASSES), "--device", "cpu", "--quiet")
+    assert_user_error(result, "--no-pretrained")
+    assert "--weights" in result.stderr and "HF_HUB_OFFLINE" in result.stderr
+    assert time.perf_counter() - t0 < 20  # no cache built, no hub retries
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("failure", ["unreadable", "interrupt"])
+def test_failed_run_leaves_no_run_folder(synthetic_set, tmp_path, monkeypatch, failure):
+    args = ["train", "--plugin", "resnet", "--arch", "test_resnet", "--image-root", synthetic_set.root,
+            "--classes", ",".join(RUN_CLASSES), *TINY_TRAIN]
+    run = tmp_path / "nested" / "run"
+    if failure == "unreadable":  # fails after the cache was built: every image is garbage
+        bad = tmp_path / "bad.csv"
+        rows = list(csv.DictReader(open(synthetic_set.csv)))
+        for r in rows[:30]:
+            (tmp_path / "junk" / r["Path"]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "junk" / r["Path"]).write_bytes(b"\x89PNG not really")
+        with open(bad, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows[:30])
+        args[args.index("--image-root") + 1] = tmp_path / "junk"
+        result = invoke(*args, "--data", bad, "--out", run)
+        assert_user_error(result, "could be read")
+    else:  # Ctrl-C in the first epoch
+        import radtool_vision.training as training
+
+        def interrupted(*a, **k):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(training, "train_one_epoch", interrupted)
+        result = invoke(*args, "--data", synthetic_set.csv, "--out", run)
+        assert result.exit_code == 130, result.output
+    assert not run.exists()

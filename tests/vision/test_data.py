@@ -60,7 +60,14 @@ def test_uncertain_policies_and_blank_is_zero(policy, expected):
 def test_bad_label_value_names_line_and_column(chexpert_csv, tmp_path):
     text = chexpert_csv.read_text().replace("0.0,1,", "maybe,1,")
     chexpert_csv.write_text(text)
-    with pytest.raises(UserError, match=r"line 4: value 'maybe' in column 'Pleural Effusion'"):
+    with pytest.raises(UserError, match=r"line 4, column 'Pleural Effusion': label value 'maybe' is not 1, 0, -1 or blank"):
+        load_image_table(chexpert_csv, tmp_path, views="all").labels(["Pleural Effusion"])
+
+
+@pytest.mark.parametrize("value", ["2", "0.7", "inf", "nan", "yes"])
+def test_label_values_follow_the_core_labels_rules(chexpert_csv, tmp_path, value):
+    chexpert_csv.write_text(chexpert_csv.read_text().replace("0.0,1,", f"{value},1,"))
+    with pytest.raises(UserError, match="is not 1, 0, -1 or blank"):
         load_image_table(chexpert_csv, tmp_path, views="all").labels(["Pleural Effusion"])
 
 

@@ -104,3 +104,40 @@ def test_missing_pretrained_weights_are_a_user_error(monkeypatch):
     monkeypatch.setattr(timm, "create_model", offline)
     with pytest.raises(UserError, match="--no-pretrained"):
         load_plugin("resnet").create_model("test_resnet", 2, pretrained=True)
+
+
+def _fake_hub_cache(root, repo_id, tensors):
+    """The Hugging Face hub cache layout (refs/main -> snapshots/<commit>/model.safetensors)."""
+    from safetensors.torch import save_file
+
+    repo = root / "hub" / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(snapshot / "model.safetensors"))
+
+
+def test_cached_pretrained_weights_load_without_any_request(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    plugin = load_plugin("resnet")
+    torch.manual_seed(1)
+    source = plugin.create_model("test_resnet", num_classes=1000)
+    _fake_hub_cache(tmp_path, "timm/test_resnet.r160_in1k", source.state_dict())
+    model = plugin.create_model("test_resnet", num_classes=2, pretrained=True)
+    assert torch.equal(model.conv1[0].weight, source.conv1[0].weight)
+    assert model.fc.out_features == 2
+
+
+def test_offline_without_cached_weights_fails_in_one_line_naming_the_ways_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    with pytest.raises(UserError) as info:
+        load_plugin("fusion").check_pretrained("test_resnet,test_convnext")
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in ("--no-pretrained", "--weights", "HF_HUB_OFFLINE", "~/.cache/huggingface", str(tmp_path)):
+        assert fragment in message

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from radtool.io.labels import parse_value
+
 from .errors import UserError, missing_column, missing_file
 
 DEFAULT_CLASSES = ("Pleural Effusion", "Pneumothorax", "Pneumonia", "No Finding")
@@ -37,11 +39,6 @@ PATIENT_PATTERNS = (
     re.compile(r"(?:^|[/\\])(patient\d+)(?:[/\\]|$)"),  # CheXpert: train/patient00001/study1/...
     re.compile(r"(?:^|[/\\])(p\d{6,})(?:[/\\]|$)"),  # MIMIC-CXR: files/p10/p10000032/s5.../
 )
-_LABEL_VALUES = {
-    "1": 1.0, "1.0": 1.0, "0": 0.0, "0.0": 0.0, "-1": -1.0, "-1.0": -1.0,
-    "": math.nan, "nan": math.nan, "none": math.nan,
-    "positive": 1.0, "present": 1.0, "negative": 0.0, "absent": 0.0, "uncertain": -1.0,
-}
 
 
 def read_csv(path: str | Path, what: str = "CSV file") -> tuple[list[str], list[dict[str, str]]]:
@@ -96,12 +93,12 @@ def parse_undersample(text: str | None) -> dict[str, float]:
 
 
 def parse_label(value: str, column: str, row: int, source: object) -> float:
+    """1 / 0 / -1, NaN for blank: the cell rules of :func:`radtool.io.labels.parse_value`, with the location."""
     try:
-        return _LABEL_VALUES[value.strip().lower()]
-    except KeyError:
-        raise UserError(
-            f"{source} line {row}: value {value!r} in column {column!r} is not 1, 0, -1 or blank"
-        ) from None
+        parsed = parse_value(value)
+    except UserError as exc:
+        raise UserError(f"{source} line {row}, column {column!r}: {exc.message}") from None
+    return math.nan if parsed is None else float(parsed)
 
 
 @dataclass

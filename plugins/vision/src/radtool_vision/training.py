@@ -176,10 +176,10 @@ def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter
         cache, _ = load_or_build(paths, cfg.image_size, cache_dir, cfg.workers)
     targets = to_targets(table.labels(cfg.classes), cfg.uncertain)
     rows = np.flatnonzero(cache.ok)
-    if len(rows) < len(paths):
-        reporter.note(f"{len(paths) - len(rows)} unreadable {name} image(s) skipped")
     if len(rows) == 0:
         raise UserError(f"none of the {len(paths)} {name} images could be read (first: {paths[0]})")
+    if len(rows) < len(paths):
+        reporter.note(f"{len(paths) - len(rows)} unreadable {name} image(s) skipped")
     return Split(table, targets[rows], cache, rows)
 
 
