@@ -15,12 +15,15 @@ what ``graphs.jsonl`` holds per report::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import networkx as nx
 from spacy.tokens import Doc, Span
 
-from ..schemas import Schema
 from ..labeling import aggregate, entity_label, sentence_mentions
+from ..schemas import Schema
+
+if TYPE_CHECKING:  # networkx is imported when a graph is asked for, not with the pipeline
+    import networkx as nx
 
 _DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "any", "no", "some"}
 
@@ -132,6 +135,8 @@ def assemble(report_id: str, sentences: Iterable[tuple[str, dict]], schema: Sche
 
 def to_networkx(record: dict) -> nx.DiGraph:
     """A report record as a DiGraph: a node per entity, an edge per relation (attribute ``relation``)."""
+    import networkx as nx
+
     graph = nx.DiGraph(id=record.get("id"))
     for key, ent in record["entities"].items():
         kind, _, certainty = ent["label"].partition("::")
