@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .io.readers import Report
-from .pipeline.graph import assemble, span_record
 from .labeling import sentence_mentions
-from .pipeline.sections import UNSECTIONED, label_sections, segment, split_sentences
 from .schemas import Schema, load_schema
+
+# spaCy and the pipeline modules are imported where they are used, so that importing this module (the
+# CLI does, for every command) costs no spaCy import
 
 SENTENCE_COMPONENTS_OFF = ("radtool_labels",)
 PARTITION = 500  # reports per partition: the unit of work of workers, Dask tasks and shards
@@ -38,6 +39,8 @@ MEMO_SIZE = 20_000  # sentences kept in the LRU memo (~2 KB each); see docs/scal
 
 def report_sentences(report: Report) -> list[tuple[str, str]]:
     """``(section, sentence text)`` for each sentence of a report."""
+    from .pipeline.sections import segment, split_sentences
+
     out: list[tuple[str, str]] = []
     for name, text in report.sections:
         if not text or not text.strip():
@@ -65,8 +68,14 @@ def _load_pipeline(model: str | None, schema: str):
 
 
 def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Callable[[int], None] | None = None) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    from .pipeline.graph import span_record
+
     out = []
-    with nlp.select_pipes(disable=[p for p in SENTENCE_COMPONENTS_OFF if p in nlp.pipe_names]):
+    # one BLAS thread in every process (Dask sets the same in its workers): the same float rounding, so
+    # the same parses, whether a sentence is parsed here, in a worker process or on a Dask worker
+    with threadpool_limits(1), nlp.select_pipes(disable=[p for p in SENTENCE_COMPONENTS_OFF if p in nlp.pipe_names]):
         for doc in nlp.pipe(texts, batch_size=batch_size):
             out.append(span_record(doc))
             if progress:
@@ -170,6 +179,8 @@ class ReportParser:
         self.model = model
         self.schema_name = str(schema)
         self.schema: Schema = load_schema(schema)
+        from .pipeline.sections import label_sections
+
         self.sections = frozenset(sections) if sections else label_sections()
         self.n_process = max(1, int(n_process))  # kept for callers; parallel runs go through radtool.cli.parse
         self.memo = SentenceMemo(memo_size)
@@ -184,6 +195,8 @@ class ReportParser:
 
     def _records(self, reports: Sequence[Report], progress: Callable[[int], None] | None = None,
                  on_start: Callable[[int], None] | None = None, counters: Partition | None = None) -> list[dict]:
+        from .pipeline.graph import assemble
+
         counters = Partition(0) if counters is None else counters
         segmented = []
         found: dict[str, dict | None] = {}  # this batch's sentences: record from the memo, or None (to parse)
@@ -330,6 +343,14 @@ def parse_reports(reports: Sequence[Report] | Sequence[str], model: str | None =
         for i, r in enumerate(reports, start=1)
     ]
     return ReportParser(model=model, schema=schema, sections=sections, n_process=n_process).parse(items)
+
+
+def __getattr__(name: str):
+    if name == "UNSECTIONED":  # re-exported from the pipeline, lazily
+        from .pipeline.sections import UNSECTIONED
+
+        return UNSECTIONED
+    raise AttributeError(name)
 
 
 __all__ = ["MEMO_SIZE", "PARTITION", "Partition", "ReportParser", "SentenceMemo", "parse_partition_task", "parse_reports",

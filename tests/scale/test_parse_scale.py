@@ -170,7 +170,8 @@ def test_warning_when_the_chosen_columns_or_sections_label_nothing(tmp_path, cap
 
     from radtool.cli import app
 
-    result = CliRunner().invoke(app, ["parse", str(path), "--out", str(tmp_path / "o3"), "-q", "--text-col", "indication"])
+    result = CliRunner().invoke(app, ["parse", str(path), "--out", str(tmp_path / "o3"), "-q", "--text-col", "indication",
+                                      "--text-col", "findings", "--section", "impression"])
     assert result.exit_code == 0 and "warning: no label was set" in result.output
 
 
