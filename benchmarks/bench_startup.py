@@ -70,7 +70,7 @@ def main() -> None:
     contenders = {
         "spaCy alone (torch hidden) + model + 1 doc": [sys.executable, "-c", REFERENCE],
         "radtool parse, 1-report CSV": [radtool, "parse", str(one), "--out", str(tmp / "p"), "-q"],
-        "radtool show, existing parse folder": [radtool, "show", str(tmp / "parsed"), "--out", str(tmp / "show")],
+        "radtool show, existing parse folder": [radtool, "show", "--parse-dir", str(tmp / "parsed"), "--id", "CXR1", "--out", str(tmp / "show")],
         "radtool stats, existing parse folder": [radtool, "stats", str(tmp / "parsed"), "--out", str(tmp / "stats"), "-q"],
         "radtool --version": [radtool, "--version"],
     }
