@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ class Split:
     targets: np.ndarray  # (N, C) float32, NaN = masked
     cache: ImageCache
     rows: np.ndarray  # row in the cache for each kept image
+    text: Any = None  # fusion runs: textfusion's TextRows, one report vector per kept image
 
     def __len__(self) -> int:
         return len(self.rows)

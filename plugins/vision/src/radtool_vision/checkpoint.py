@@ -27,7 +27,7 @@ CHECKPOINT_FORMAT = "radtool-vision.classifier.v1"
 META_KEYS = ("plugin", "arch", "classes", "data_config", "thresholds")
 # what must hold on --resume: the same model, classes and data (options that change the run's meaning)
 RESUME_KEYS = ("plugin", "arch", "classes", "image_size", "uncertain", "views", "balance", "undersample",
-               "seed", "val_fraction", "global_batch_size")
+               "seed", "val_fraction", "global_batch_size", "text")
 
 
 def unwrap_model(model: "nn.Module") -> "nn.Module":

@@ -24,9 +24,14 @@ from .transforms import prepare_batch
 
 def explain(
     run: Path, images: list[Path], out: Path, device: str = "auto", classes: list[str] | None = None,
-    reporter: Reporter | None = None,
+    reporter: Reporter | None = None, text: Path | None = None, report_ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write ``OUT/<image stem>__<class>.png`` for every image and class; returns what was written."""
+    """Write ``OUT/<image stem>__<class>.png`` for every image and class; returns what was written.
+
+    Fusion runs (textfusion): Grad-CAM runs on the image branch with the image's report text held
+    fixed (``text`` parse folder, ``report_ids`` one per image, default the file stems; none = empty
+    text), and ``OUT/text_features.csv`` lists the report features that moved each probability most.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,15 +58,21 @@ def explain(
     model.to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(True)  # Grad-CAM needs gradients at the target layers
-    layers = loaded.plugin.gradcam_target_layers(model)
+    from .textfusion import FixedText, explain_records, is_text_model, text_contributions, write_text_features
+
+    fusion = is_text_model(model)
+    spec, records = explain_records(loaded.meta, text, report_ids, images)
+    cam_model = FixedText(model, None) if fusion else model
+    layers = loaded.plugin.gradcam_target_layers(model.image_model if fusion else model)
+    text_rows: list[dict[str, Any]] = []
     size = loaded.data_config.image_size
     out = Path(out)
     run_name = Path(run).name if Path(run).is_dir() else Path(run).parent.name
     written: list[dict[str, Any]] = []
     used_stems: dict[str, int] = {}
     reporter.stage("explaining", len(images) * len(wanted))
-    with atomic_dir(out) as tmp, GradCAM(model=model, target_layers=layers) as cam:
-        for path in images:
+    with atomic_dir(out) as tmp, GradCAM(model=cam_model, target_layers=layers) as cam:
+        for i, path in enumerate(images):
             path = Path(path)
             try:
                 gray = load_resized(path, size)
@@ -74,8 +85,12 @@ def explain(
             else:
                 used_stems[stem] = 0
             x = prepare_batch(torch.from_numpy(gray)[None, None], loaded.data_config, loaded.device)
+            if fusion:
+                cam_model.text = records[i][1]
             with torch.no_grad():
-                probs = torch.sigmoid(model(x).float())[0].cpu().numpy()
+                probs = torch.sigmoid(cam_model(x).float())[0].cpu().numpy()
+            if fusion and records[i][0] is not None:
+                text_rows += [{"image": path.name, **r} for r in text_contributions(model, x, spec, records[i][0], wanted)]
             rgb = np.repeat(gray[..., None].astype(np.float32) / 255.0, 3, axis=2)
             for name in wanted:
                 j = loaded.classes.index(name)
@@ -95,5 +110,7 @@ def explain(
                 written.append({"image": str(path), "class": name, "probability": float(probs[j]),
                                 "png": str(out / name_png)})
                 reporter.advance()
+        if text_rows:
+            write_text_features(tmp / "text_features.csv", text_rows)
     reporter.done()
     return written

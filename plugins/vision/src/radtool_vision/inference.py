@@ -64,6 +64,10 @@ def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
     plugin = load_plugin(meta["plugin"])
     classes = list(meta["classes"])
     model = plugin.create_model(meta["arch"], len(classes), pretrained=False)
+    if meta.get("text"):  # a fusion run (--text): rebuild the text branch around the image model
+        from .textfusion import TextFusionSpec, build_model
+
+        model = build_model(model, TextFusionSpec.from_dict(meta["text"]), len(classes))
     load_model_state(model, meta, path)
     dev = resolve_device(device)
     precision = resolve_precision(dev)
@@ -102,9 +106,12 @@ class ImageFiles(torch.utils.data.Dataset):
 @torch.no_grad()
 def predict_probs(
     loaded: LoadedRun, paths: list[Path], batch_size: int = 16, workers: int = 2,
-    reporter: Reporter | None = None,
+    reporter: Reporter | None = None, text: Any = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """(N, C) probabilities (NaN rows for unreadable images) and one error string per image."""
+    """(N, C) probabilities (NaN rows for unreadable images) and one error string per image.
+
+    ``text`` (fusion runs): a ``TextRows`` with one report vector per path; None = images alone.
+    """
     reporter = reporter or NullReporter()
     if batch_size < 1 or workers < 0:
         raise UserError("--batch-size must be at least 1 and --workers at least 0")
@@ -126,7 +133,10 @@ def predict_probs(
             x = prepare_batch(images[torch.from_numpy(ok)], loaded.data_config, loaded.device,
                               channels_last=precision.channels_last)
             with precision.autocast():
-                logits = loaded.model(x)
+                if text is None:
+                    logits = loaded.model(x)
+                else:
+                    logits = loaded.model(x, torch.from_numpy(text.dense(idx[ok])).to(loaded.device))
             probs[idx[ok]] = torch.sigmoid(logits.float()).cpu().numpy()
         reporter.advance(len(idx))
     reporter.done()
@@ -136,10 +146,18 @@ def predict_probs(
 def predict(
     run: Path, data: Path, out: Path, image_root: Path | None = None, device: str = "auto",
     batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
+    text: Path | None = None, id_column: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``out`` (CSV): Path, one probability column per class, error."""
+    """Write ``out`` (CSV): Path, one probability column per class, error.
+
+    ``text`` (fusion runs): a ``radtool parse`` folder joined on the CSV's report-id column; without
+    it a fusion run predicts from the images alone (an empty text vector).
+    """
     data = Path(data)
+    ids = None
     if data.is_dir():
+        if text is not None:
+            raise UserError("--text needs --data as a CSV with a Path and a report-id column, not a folder")
         root = Path(image_root) if image_root else data
         files = find_images(data)
         if not files:
@@ -153,12 +171,18 @@ def predict(
         if not root.is_dir():
             raise missing_file(root, "image root folder")
         rel = [r[PATH_COLUMN] for r in rows if r[PATH_COLUMN]]
+        ids = {name: [r.get(name, "") for r in rows if r[PATH_COLUMN]] for name in header}
         if not rel:
             raise UserError(f"{data} lists no images")
     else:
         raise missing_file(data, "--data CSV or folder")
     loaded = load_run(run, device)
-    probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter)
+    text_rows = None
+    if text is not None:
+        from .textfusion import run_text
+
+        text_rows = run_text(loaded.meta, text, id_column, ids, data)
+    probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter, text_rows)
     header = [PATH_COLUMN, *loaded.classes, "error"]
     rows = (
         [path, *(None if np.isnan(v) else round(float(v), 6) for v in row), err]
@@ -166,15 +190,20 @@ def predict(
     )
     write_csv(out, header, rows)
     return {"n_images": len(rel), "n_errors": sum(1 for e in errors if e), "out": str(out),
-            "classes": loaded.classes}
+            "classes": loaded.classes, "n_with_text": None if text_rows is None else int(text_rows.found.sum())}
 
 
 def evaluate(
     run: Path, data: Path, out: Path, image_root: Path | None = None, image_index: Path | None = None,
     id_column: str | None = None, views: str | None = None, uncertain: str | None = None,
     device: str = "auto", batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
+    text: Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics at 0.5 and at the validation-chosen thresholds, ROC and confusion PNGs, predictions."""
+    """Metrics at 0.5 and at the validation-chosen thresholds, ROC and confusion PNGs, predictions.
+
+    ``text`` (fusion runs): a ``radtool parse`` folder joined on the report id; without it a fusion
+    run is evaluated on the images alone.
+    """
     from .plots import confusion_matrices, roc_curves
 
     check_replaceable(out, EVALUATE_OUTPUTS)  # before the model is loaded and the images are read
@@ -184,7 +213,12 @@ def evaluate(
     table = load_image_table(data, image_root, image_index, id_column, views)
     table.require(loaded.classes)
     targets = to_targets(table.labels(loaded.classes), uncertain)
-    probs, errors = predict_probs(loaded, table.paths, batch_size, workers, reporter)
+    text_rows = None
+    if text is not None:
+        from .textfusion import run_text
+
+        text_rows = run_text(loaded.meta, text, id_column, table.columns, table.source)
+    probs, errors = predict_probs(loaded, table.paths, batch_size, workers, reporter, text_rows)
     ok = np.array([not e for e in errors], dtype=bool)
     if not ok.any():
         raise UserError(f"none of the {len(errors)} images in {data} could be read")
@@ -196,6 +230,12 @@ def evaluate(
         "uncertain": uncertain,
         "views": views,
     })
+    if loaded.meta.get("text"):
+        report["text"] = {"parse_dir": None if text is None else str(text),
+                          "sections": loaded.meta["text"]["encoder"]["sections"],
+                          "label_sections_used": loaded.meta["text"]["encoder"].get("label_sections_used", []),
+                          "n_with_text": 0 if text_rows is None else int(text_rows.found.sum()),
+                          "n_nonempty": 0 if text_rows is None else text_rows.nonempty()}
     title = f"run {Path(run).name} ({loaded.meta['plugin']}/{loaded.arch}) on {Path(data).name}"
     with atomic_dir(out, EVALUATE_OUTPUTS) as tmp:  # all outputs appear together, or none
         write_json(tmp / "metrics.json", report)

@@ -114,6 +114,25 @@ class TrainConfig:
     compile: bool | None = None  # None: on for CUDA, off on CPU
     amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
     channels_last: bool | None = None  # None: on for CUDA
+    # report text joined by report id (radtool_vision.textfusion): X = [X_text, X_image]; None = images only
+    text: Path | None = None  # a `radtool parse` output folder (graphs.jsonl)
+    text_sections: str | None = None  # None: the request sections (INDICATION, HISTORY, ...)
+    allow_label_sections: bool = False  # FINDINGS / IMPRESSION: the labels' own sections (leaky)
+    text_dim: int | None = None
+    text_hidden: int = 256
+    text_fusion: str = "concat"
+    text_dropout: float = 0.25
+
+    def text_spec(self):
+        """(TextFusionSpec, label-section warning or None) of a fusion run; (None, None) for images only."""
+        if self.text is None:
+            if self.text_sections is not None or self.allow_label_sections:
+                raise UserError("--text-sections and --allow-label-sections need --text PARSE_DIR")
+            return None, None
+        from .textfusion import join_column, make_spec
+
+        return make_spec(self.text, self.text_sections, self.allow_label_sections, self.text_dim, self.text_hidden,
+                         self.text_fusion, self.text_dropout, join_column(self.data, self.image_index, self.id_column))
 
     def validate(self) -> None:
         check_choice(self.uncertain, UNCERTAIN_POLICIES, "--uncertain")
@@ -135,6 +154,7 @@ class TrainConfig:
             raise UserError(f"--undersample names {unknown[0]!r}, which is not in --classes ({', '.join(self.classes)})")
         if self.val_data is None and not 0.0 < self.val_fraction < 1.0:
             raise UserError(f"--val-fraction must be between 0 and 1 (exclusive), not {self.val_fraction}; or pass --val-data")
+        self.text_spec()  # --text options (and the label-section guard) fail here, before any work
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -164,7 +184,8 @@ def _load_tables(cfg: TrainConfig) -> tuple[ImageTable, ImageTable]:
     return train, val
 
 
-def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter: Reporter, name: str) -> Split:
+def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter: Reporter, name: str,
+                 text_spec=None) -> Split:
     paths = table.paths
     cache_dir = Path(cfg.out) / "cache"
     if runtime.is_main:
@@ -180,7 +201,12 @@ def _build_split(table: ImageTable, cfg: TrainConfig, runtime: Runtime, reporter
         raise UserError(f"none of the {len(paths)} {name} images could be read (first: {paths[0]})")
     if len(rows) < len(paths):
         reporter.note(f"{len(paths) - len(rows)} unreadable {name} image(s) skipped")
-    return Split(table, targets[rows], cache, rows)
+    split = Split(table, targets[rows], cache, rows)
+    if text_spec is not None:  # fusion run: the report text of each kept image (textfusion)
+        from .textfusion import table_text
+
+        split.text = table_text(table, text_spec.id_column, cfg.text, text_spec).subset(rows)
+    return split
 
 
 # -- model --------------------------------------------------------------------------------
@@ -225,10 +251,11 @@ class StepContext:
     device: torch.device
     world_size: int = 1
     weight: torch.Tensor | None = None
+    text: Any = None  # fusion runs: positions -> text vectors (textfusion.TextBatches, with dropout)
 
 
 def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, params: torch.Tensor | None,
-               known_targets: int) -> torch.Tensor:
+               known_targets: int, text: torch.Tensor | None = None) -> torch.Tensor:
     """One update; returns the batch's summed BCE as a device tensor (no host synchronisation).
 
     The loss is normalised by the known targets of the *global* batch (``known_targets``, counted on
@@ -237,7 +264,7 @@ def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, pa
     x = prepare_batch(images, ctx.data_config, ctx.device, params, channels_last=ctx.precision.channels_last)
     y = targets.to(ctx.device, non_blocking=True)
     with ctx.precision.autocast():
-        logits = ctx.model(x)
+        logits = ctx.model(x) if text is None else ctx.model(x, text.to(ctx.device, non_blocking=True))
     total, _ = masked_bce(logits, y, ctx.weight)
     loss = total * (ctx.world_size / max(known_targets, 1))
     ctx.optimizer.zero_grad(set_to_none=True)
@@ -250,8 +277,9 @@ def train_one_epoch(ctx: StepContext, feeder: BatchFeeder, batches: list[np.ndar
                     num_updates: int, reporter: Reporter, is_main: bool = True) -> tuple[torch.Tensor, int]:
     """Run ``batches`` (this rank's share of each global batch); returns (summed loss on device, updates)."""
     loss_sum = torch.zeros((), device=ctx.device)
-    for step, (_, images, targets, params) in enumerate(feeder.iterate(batches)):
-        loss_sum += train_step(ctx, images, targets, params, known[step])
+    for step, (positions, images, targets, params) in enumerate(feeder.iterate(batches)):
+        text = None if ctx.text is None else ctx.text(positions)
+        loss_sum += train_step(ctx, images, targets, params, known[step], text)
         num_updates += 1
         ctx.scheduler.step_update(num_updates=num_updates)
         if is_main:
@@ -279,8 +307,9 @@ def _validate(
         reporter.stage("validating", len(batches))
     for pos, images, _, _ in feeder.iterate(batches):
         x = prepare_batch(images, data_config, runtime.device, channels_last=precision.channels_last)
+        text = None if split.text is None else torch.from_numpy(split.text.dense(pos)).to(runtime.device)
         with precision.autocast():
-            logits = model(x)
+            logits = model(x) if text is None else model(x, text)
         out_idx.append(torch.from_numpy(pos))
         out_logits.append(logits.float())
         if runtime.is_main:
@@ -349,6 +378,11 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
     model = plugin.create_model(arch, len(cfg.classes), pretrained=cfg.pretrained and not cfg.resume,
                                 weights=None if cfg.resume else cfg.weights)
     data_config = plugin.data_config(model, cfg.image_size)
+    text_spec, _ = cfg.text_spec()
+    if text_spec is not None:  # X = [X_text, X_image]: the image model's pooled features beside the text MLP
+        from .textfusion import build_model
+
+        model = build_model(model, text_spec, len(cfg.classes))
     if cfg.freeze_backbone:
         head = classifier_module(model)
         for p in model.parameters():
@@ -359,8 +393,8 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
     if runtime.is_main:
         out.mkdir(parents=True, exist_ok=True)
     barrier(runtime)
-    train_split = _build_split(train_table, cfg, runtime, reporter, "training")
-    val_split = _build_split(val_table, cfg, runtime, reporter, "validation")
+    train_split = _build_split(train_table, cfg, runtime, reporter, "training", text_spec)
+    val_split = _build_split(val_table, cfg, runtime, reporter, "validation", text_spec)
     n_train = len(train_split)
     requested = cfg.batch_size or default_batch_size(getattr(plugin, "cuda_batch_size", 128), cfg.image_size,
                                                      runtime.cuda, world)
@@ -397,8 +431,11 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
         "uncertain": cfg.uncertain, "views": cfg.views, "balance": cfg.balance, "undersample": dict(cfg.undersample),
         "seed": cfg.seed, "val_fraction": cfg.val_fraction, "global_batch_size": global_batch, "epochs": cfg.epochs,
     }
+    settings["text"] = None if text_spec is None else {k: v for k, v in text_spec.to_dict().items() if k != "parse_dir"}
     meta = {"plugin": plugin.name, "arch": arch, "classes": list(cfg.classes), "data_config": data_config.to_dict(),
             "uncertain": cfg.uncertain, "views": cfg.views, "settings": settings}
+    if text_spec is not None:
+        meta["text"] = text_spec.to_dict()  # what load_run needs to rebuild the text branch
     loop: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
                             "thresholds": [0.5] * len(cfg.classes), "num_updates": 0}
     if resume_state is not None:
@@ -429,6 +466,7 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
         "n_val": len(val_split),
         "n_unreadable": {"train": int((~train_split.cache.ok).sum()), "val": int((~val_split.cache.ok).sum())},
         "pos_weight": None if weight_np is None else weight_np.tolist(),
+        "text": None if text_spec is None else _text_summary(text_spec, train_split, val_split),
         "label_policy": "blank = 0 (not mentioned); -1 = " + {
             "ignore": "masked out of the loss and metrics", "zeros": "0", "ones": "1"}[cfg.uncertain],
     }
@@ -441,6 +479,15 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
                       f"{', torch.compile' if use_compile else ''}")
 
     ctx = StepContext(step_model, optimizer, scheduler, precision, data_config, runtime.device, world, weight)
+    if text_spec is not None:
+        from .textfusion import TextBatches
+
+        text_batches = TextBatches(train_split.text, text_spec.dropout, cfg.seed)
+        ctx.text = lambda positions: text_batches(positions, feeder_epoch[0])
+        if runtime.is_main:
+            t = summary["text"]
+            reporter.info(f"report text from {', '.join(text_spec.encoder.sections)}: {t['n_nonempty']['train']} of "
+                          f"{len(train_split)} training images have some ({t['n_with_text']['train']} with a parsed report)")
     feeder_epoch = [0]  # augmentation is keyed by (seed, epoch, image); the feeder thread draws it
 
     def params_fn(positions: np.ndarray) -> np.ndarray:
@@ -518,6 +565,16 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
     if runtime.is_main:
         summary = _write_summary(out, summary, best_meta)
     return broadcast_object(runtime, summary)
+
+
+def _text_summary(spec, train_split: Split, val_split: Split) -> dict[str, Any]:
+    """What config.json says about the text of a fusion run (spec, coverage, the leakage flag)."""
+    from .text import check_sections
+
+    return {**spec.to_dict(),
+            "n_with_text": {"train": int(train_split.text.found.sum()), "val": int(val_split.text.found.sum())},
+            "n_nonempty": {"train": train_split.text.nonempty(), "val": val_split.text.nonempty()},
+            "label_section_warning": check_sections(spec.encoder.sections, True, spec.parse_dir)}
 
 
 LR_RULE = "1e-4 x sqrt(global batch / 32)"

@@ -33,12 +33,13 @@ def evaluate_cli(
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(2, "--workers", help="DataLoader workers decoding images."),
     quiet: QuietOpt = False,
+    text: Optional[Path] = typer.Option(None, "--text", help="Fusion runs: a `radtool parse` folder joined on the report id (default: images alone)."),
 ) -> None:
     """Evaluate a trained run at threshold 0.5 and at the thresholds chosen on validation (metrics.json, predictions.csv, ROC and confusion PNGs)."""
     from ..inference import evaluate
 
     report = evaluate(run, data, out, image_root, image_index, id_col_option(id_col, id_column), views, uncertain,
-                      device, batch_size, workers, RichReporter(quiet=quiet))
+                      device, batch_size, workers, RichReporter(quiet=quiet), text=text)
     if quiet:
         return
     table = Table(title=f"{report['n_images']} images ({report['n_unreadable']} unreadable)")

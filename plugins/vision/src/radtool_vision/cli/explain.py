@@ -21,6 +21,8 @@ def explain_cli(
     classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated subset of the run's classes."),
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
+    text: Optional[Path] = typer.Option(None, "--text", help="Fusion runs: a `radtool parse` folder; adds text_features.csv (the report features that moved each probability most)."),
+    report_id: Optional[List[str]] = typer.Option(None, "--report-id", help="Report id of each --image in the --text folder (repeat; default: the image file stems)."),
 ) -> None:
     """Write Grad-CAM heat maps (<image>__<class>.png) over each image for each class."""
     from ..errors import UserError
@@ -29,6 +31,7 @@ def explain_cli(
     images = list(image or []) + list(more or [])
     if not images:
         raise UserError("no image given: use --image FILE (one or more)")
-    written = explain(run, images, out, device, split_list(classes), RichReporter(quiet=quiet))
+    written = explain(run, images, out, device, split_list(classes), RichReporter(quiet=quiet),
+                      text=text, report_ids=report_id)
     if not quiet:
         typer.echo(f"{len(written)} heat maps written to {out}")

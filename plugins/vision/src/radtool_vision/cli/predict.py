@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from radtool.cli.options import OutFileOpt, QuietOpt
+from radtool.cli.options import IdColOpt, OutFileOpt, QuietOpt
 
 from ._util import DeviceOpt, RichReporter, RunOpt, app, handle_errors
 
@@ -22,10 +22,13 @@ def predict_cli(
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(2, "--workers", help="DataLoader workers decoding images."),
     quiet: QuietOpt = False,
+    text: Optional[Path] = typer.Option(None, "--text", help="Fusion runs: a `radtool parse` folder joined on the report-id column of --data (default: images alone)."),
+    id_col: IdColOpt = None,
 ) -> None:
     """Predict class probabilities (CSV: Path, one column per class, error); unreadable images get the error column filled."""
     from ..inference import predict
 
-    result = predict(run, data, out, image_root, device, batch_size, workers, RichReporter(quiet=quiet))
+    result = predict(run, data, out, image_root, device, batch_size, workers, RichReporter(quiet=quiet),
+                     text=text, id_column=id_col)
     if not quiet:
         typer.echo(f"{result['n_images']} images ({result['n_errors']} unreadable) -> {out}")

@@ -49,6 +49,13 @@ def train_cli(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Small rotations, shifts, flips and intensity changes."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt (same settings)."),
     quiet: QuietOpt = False,
+    text: Optional[Path] = typer.Option(None, "--text", help="Fusion with the report text: a `radtool parse` output folder, joined on the report id (--id-col, or the first column of --data with --image-index).", rich_help_panel="Report text"),
+    text_sections: Optional[str] = typer.Option(None, "--text-sections", help="Sections the text features come from. Default: the request (INDICATION,HISTORY,CLINICAL INFORMATION,COMPARISON).", rich_help_panel="Report text"),
+    allow_label_sections: bool = typer.Option(False, "--allow-label-sections", help="Allow FINDINGS/IMPRESSION in --text-sections: the labels come from them (leaky; prints a warning).", rich_help_panel="Report text"),
+    text_dim: Optional[int] = typer.Option(None, "--text-dim", help="Hashed text features (default 4096).", rich_help_panel="Report text"),
+    text_hidden: int = typer.Option(256, "--text-hidden", help="Width of the text projection (MLP).", rich_help_panel="Report text"),
+    text_fusion: str = typer.Option("concat", "--text-fusion", help="concat | gated (text also scales the image features).", rich_help_panel="Report text"),
+    text_dropout: float = typer.Option(0.25, "--text-dropout", help="Fraction of training images whose text is emptied, so the model also works without a request.", rich_help_panel="Report text"),
 ) -> None:
     """Train an image classifier; runs under torchrun for DDP."""
     from ..data import parse_classes, parse_undersample
@@ -62,8 +69,12 @@ def train_cli(
         image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, freeze_backbone=freeze_backbone, pretrained=pretrained, weights=weights,
         patience=patience, seed=seed, device=device, workers=workers, augment=augment, resume=resume,
-        compile=compile_model,
+        compile=compile_model, text=text, text_sections=text_sections, allow_label_sections=allow_label_sections,
+        text_dim=text_dim, text_hidden=text_hidden, text_fusion=text_fusion, text_dropout=text_dropout,
     )
+    _, warning = cfg.text_spec()  # fusion runs on FINDINGS/IMPRESSION: one line, never hidden by --quiet
+    if warning and int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(warning, err=True)
     reporter = RichReporter(quiet=quiet)
     try:
         summary = train(cfg, reporter)
