@@ -160,6 +160,8 @@ def read_labels(path: str | Path, id_col: str | int | None = None, what: str = "
     lines: list[int] = []
     first_line: dict[str, int] = {}
     for line, fields in records:
+        if len(fields) == 1 and not fields[0].strip() and len(header) > 1:
+            continue  # a line of spaces holds no id
         if len(fields) != len(header):
             raise UserError(f"{what} {shown(path)}: line {line} has {len(fields)} fields, the header has {len(header)}")
         rid = fields[id_at].strip()

@@ -4,8 +4,8 @@ Everything that comes from a file passes through here before anything else sees 
 
 * :func:`read_text` decodes a whole file (BOM tolerated), refusing binary and empty files in one line;
 * :func:`sanitize` cleans one value: non-UTF-8 bytes and lone surrogates become U+FFFD, control
-  characters become spaces, and long runs of symbols are split so that tokenizing stays linear
-  (spaCy's prefix/suffix loop is quadratic in the length of one whitespace-free run);
+  characters become spaces, and whitespace-free runs of more than 64 symbols are cut to 64, so that
+  parsing stays linear in the length of the input;
 * :func:`csv_records` yields ``(line, fields)`` for each CSV record with its true starting line and
   fails in one line, naming the line where a quote opened, instead of letting an unterminated quote
   swallow the rest of the file into one field.
@@ -23,9 +23,10 @@ from pathlib import Path
 
 from ..errors import UserError, shown
 
-# A whitespace-free run of symbols longer than this gets a space every SYMBOL_RUN characters.
-# 64 keeps ruler lines ("-----", "=====") of ordinary width intact; a 60,000-emoji run costs
-# 60000/64 short tokens instead of one token whose prefix/suffix splitting is quadratic.
+# A whitespace-free run of symbols (not letters, digits or spaces) longer than this is cut to its first
+# SYMBOL_RUN characters, with a warning. 64 keeps ruler lines ("-----", "=====") of ordinary width
+# intact. Such runs carry no findings, and the pipeline's cost grows faster than linearly in the tokens
+# of one sentence (every emoji is a token): a 60,000-emoji run took 353 s and 1.7 GB to parse.
 SYMBOL_RUN = 64
 _SYMBOL_RUN_RE = re.compile(r"(?:[^\w\s]|_){%d,}" % (SYMBOL_RUN + 1))
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -43,7 +44,7 @@ def sanitize(value: str, where: str = "text", split_runs: bool = True) -> tuple[
 
     Non-UTF-8 bytes (kept by ``surrogateescape``) and lone surrogates (``"\\ud800"`` in JSON) become
     U+FFFD; control characters other than tab and newlines become spaces; whitespace-free runs of
-    more than :data:`SYMBOL_RUN` symbols get a space every :data:`SYMBOL_RUN` characters."""
+    more than :data:`SYMBOL_RUN` symbols are cut to their first :data:`SYMBOL_RUN` characters."""
     warnings: list[str] = []
     if _SURROGATE_RE.search(value):
         value = _ESCAPED_BYTES_RE.sub(_unescape_bytes, value)
@@ -57,9 +58,10 @@ def sanitize(value: str, where: str = "text", split_runs: bool = True) -> tuple[
         value = _CONTROL_RE.sub(" ", value)
         warnings.append(f"{n} control character{'s' if n != 1 else ''} in {where} replaced by spaces")
     if split_runs and _SYMBOL_RUN_RE.search(value):
-        longest = max(len(m.group()) for m in _SYMBOL_RUN_RE.finditer(value))
-        value = _SYMBOL_RUN_RE.sub(lambda m: " ".join(m.group()[i : i + SYMBOL_RUN] for i in range(0, len(m.group()), SYMBOL_RUN)), value)
-        warnings.append(f"run of {longest} symbols without spaces in {where} split every {SYMBOL_RUN} characters")
+        runs = [len(m.group()) for m in _SYMBOL_RUN_RE.finditer(value)]
+        value = _SYMBOL_RUN_RE.sub(lambda m: m.group()[:SYMBOL_RUN], value)
+        what = f"a run of {runs[0]} symbols" if len(runs) == 1 else f"{len(runs)} runs of up to {max(runs)} symbols"
+        warnings.append(f"{what} without spaces in {where} cut to {SYMBOL_RUN} characters")
     return value, warnings
 
 
@@ -74,14 +76,28 @@ def read_bytes(path: Path, what: str) -> bytes:
         raise UserError(f"cannot read {what} {shown(path)}: {exc.strerror or exc}") from exc
 
 
+_MAGIC = (b"\x89PNG", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\xff\xd8\xff", b"BZh", b"\xfd7zXZ", b"GIF8", b"II*\x00", b"MM\x00*")
+_TEXT_CONTROLS = b"\t\n\r\x0c\x1b"
+
+
+def looks_binary(raw: bytes) -> bool:
+    """A known binary signature (PNG, PDF, ZIP/xlsx, gzip, JPEG, DICOM, ...), or more than 10% control
+    bytes (NUL included) in the first 8 KB. A stray NUL in a text file is not enough: it is sanitised."""
+    head = raw[:BINARY_PROBE]
+    if head.startswith(_MAGIC) or raw[128:132] == b"DICM":
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
+    return controls > len(head) // 10
+
+
 def decode(raw: bytes, path: Path, what: str, strict: bool = False) -> str:
     """Text of a whole file. Empty and binary files (a NUL byte near the start) are one-line errors.
     ``strict``: non-UTF-8 bytes are an error naming the line; otherwise they are kept as surrogate
     escapes for :func:`sanitize` to replace, value by value, with a warning."""
     if not raw.strip():
         raise UserError(f"{what} {shown(path)} is empty")
-    if b"\x00" in raw[:BINARY_PROBE]:
-        raise UserError(f"{what} {shown(path)} looks like a binary file (NUL bytes), not text")
+    if looks_binary(raw):
+        raise UserError(f"{what} {shown(path)} looks like a binary file, not text")
     if strict:
         try:
             return raw.decode("utf-8-sig")
@@ -121,7 +137,7 @@ def _quote_trouble(text: str, start: int, delimiter: str) -> int:
 
 
 def csv_records(text: str, path: Path, what: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """``(line where the record starts, fields)`` for each non-blank CSV record, strictly: a quote that
+    """``(line where the record starts, fields)`` for each CSV record (empty lines skipped), strictly: a quote that
     is never closed (or closed in the wrong place) is a one-line error naming the line it opened on."""
     csv.field_size_limit(sys.maxsize)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -141,6 +157,6 @@ def csv_records(text: str, path: Path, what: str, delimiter: str = ",") -> Itera
                 f"({exc} at line {reader.line_num}); every row after it would be lost"
             ) from exc
         start, previous = previous + 1, reader.line_num
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
+        if not fields:  # an empty line; a line of spaces is a record (with an empty field)
             continue
         yield start, fields
