@@ -112,6 +112,23 @@ def certainty_of(span: Span, sentence: tuple[int, int] | None = None) -> str:
     return best[1] if best else PRESENT
 
 
+def _has_sentences(doc: Doc, sentences: list[Span]) -> bool:
+    """Whether the Doc's own sentence boundaries are the report sentences (``radtool_sections`` ran
+    before the parser), so that ConText, which scopes by ``doc.sents``, scopes by report sentences."""
+    return doc.has_annotation("SENT_START") and [s.start for s in doc.sents] == [s.start for s in sentences]
+
+
+def _with_sentences(doc: Doc, sentences: list[Span]) -> Doc:
+    """A copy of the Doc's words and entities with the report sentences as its sentence boundaries:
+    where the components run after a parser, ConText runs on it, so its scopes are the same as when
+    ``radtool_sections`` runs first (all radtool ConText rules are literals: words are all it reads)."""
+    starts = {s.start for s in sentences}
+    copy = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc],
+               sent_starts=[t.i in starts for t in doc])
+    copy.ents = [Span(copy, e.start, e.end, label=e.label) for e in doc.ents]
+    return copy
+
+
 class ReportAssertion:
     """Runs ConText over ``doc.ents`` and sets ``span._.certainty``.
 
@@ -133,12 +150,18 @@ class ReportAssertion:
         return self._context
 
     def __call__(self, doc: Doc) -> Doc:
+        report = report_sentences(doc)
         if doc.ents:
+            target = doc if _has_sentences(doc, report) else _with_sentences(doc, report)
             with warnings.catch_warnings():
                 # ConText's token-pattern matcher is empty (all our rules are literals): spaCy's [W036]
                 warnings.filterwarnings("ignore", message=r".*\[W036\].*")
-                self.context(doc)
-        sentences = [(s.start, s.end) for s in report_sentences(doc)]
+                self.context(target)
+            if target is not doc:
+                for span, scoped in zip(doc.ents, target.ents):
+                    span._.modifiers = scoped._.modifiers
+                doc._.context_graph = target._.context_graph
+        sentences = [(s.start, s.end) for s in report]
         starts = [s for s, _e in sentences]
         for span in doc.ents:
             if span.label_ != OBSERVATION:
