@@ -81,11 +81,13 @@ _TEXT_CONTROLS = b"\t\n\r\x0c\x1b"
 
 
 def looks_binary(raw: bytes) -> bool:
-    """A known binary signature (PNG, PDF, ZIP/xlsx, gzip, JPEG, DICOM, ...), or more than 10% control
-    bytes (NUL included) in the first 8 KB. A stray NUL in a text file is not enough: it is sanitised."""
+    """A known binary signature (PNG, PDF, ZIP/xlsx, gzip, JPEG, DICOM, ...), or NUL bytes and more than
+    10% control bytes in the first 8 KB. A stray NUL or escape in a text file is not enough: it is sanitised."""
     head = raw[:BINARY_PROBE]
     if head.startswith(_MAGIC) or raw[128:132] == b"DICM":
         return True
+    if b"\x00" not in head:
+        return False
     controls = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
     return controls > len(head) // 10
 
