@@ -2,6 +2,7 @@
 
     python benchmarks/bench_vision.py                   # tiny archs, 64 px, on CPU (or the GPU if present)
     python benchmarks/bench_vision.py --device cuda     # default archs at 320 px + pipeline check
+    bash benchmarks/gpu_check.sh                        # the whole GPU check of issue 8, with the plain-timm anchor
 
 Per plugin it times full training steps (uint8 batch -> on-device augmentation and
 normalisation -> forward, masked BCE, backward, AdamW) and inference steps (no grad) on random
@@ -25,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radtool_vision.optim import create_optimizer, create_scheduler
 from radtool_vision.plugins import load_plugin
-from radtool_vision.training import TrainConfig, masked_bce, train
+from radtool_vision.runtime import resolve_precision
+from radtool_vision.training import StepContext, TrainConfig, train, train_step
 from radtool_vision.transforms import augment_params, prepare_batch
 
 TINY = {
@@ -46,38 +49,48 @@ def _sync(device: torch.device) -> None:
 
 
 def model_throughput(plugin_name: str, arch: str, size: int, batch: int, steps: int, device: torch.device,
-                     n_classes: int = 4, repeats: int = 3) -> tuple[float, float]:
-    """(training images/s, inference images/s) on random uint8 images, best of ``repeats`` timings."""
+                     n_classes: int = 4, repeats: int = 3, compile_model: bool = False) -> dict[str, float]:
+    """Training and inference images/s on random uint8 images, best of ``repeats`` timings.
+
+    The training step is the trainer's own (:func:`radtool_vision.training.train_step`: the run's
+    precision, timm AdamW fused on CUDA, on-device augmentation); with ``compile_model`` the model is
+    ``torch.compile``d as in training, and ``first_step_s`` is the time of the first step (compilation).
+    """
     plugin = load_plugin(plugin_name)
     torch.manual_seed(0)
-    model = plugin.create_model(arch, n_classes, pretrained=False).to(device)
-    cuda = device.type == "cuda"
-    if cuda:
-        model.to(memory_format=torch.channels_last)
+    model = plugin.create_model(arch, n_classes, pretrained=False)
+    precision = resolve_precision(device)
+    precision.prepare_model(model, device)
     cfg = plugin.data_config(model, size)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    cuda = device.type == "cuda"
+    optimizer = create_optimizer(model, 1e-4, 0.05, cuda)
+    step_model = torch.compile(model) if compile_model else model
+    ctx = StepContext(step_model, optimizer, create_scheduler(optimizer, 1e-4, 0, 10**6), precision, cfg, device)
     images = torch.randint(0, 256, (batch, 1, size, size), dtype=torch.uint8)
-    targets = torch.randint(0, 2, (batch, n_classes)).float().to(device)
+    targets = torch.randint(0, 2, (batch, n_classes)).float()
     params = torch.from_numpy(augment_params(np.arange(batch), 1, 0))
+    if cuda:
+        images, targets, params = images.pin_memory(), targets.pin_memory(), params.pin_memory()
+        torch.cuda.reset_peak_memory_stats(device)
+    known = batch * n_classes
 
-    def train_step() -> None:
-        x = prepare_batch(images, cfg, device, params, channels_last=cuda)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            logits = model(x)
-        total, count = masked_bce(logits, targets, None)
-        opt.zero_grad(set_to_none=True)
-        (total / count).backward()
-        opt.step()
+    def train_once() -> None:
+        train_step(ctx, images, targets, params, known)
 
     @torch.no_grad()
-    def infer_step() -> None:
-        x = prepare_batch(images, cfg, device, channels_last=cuda)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+    def infer_once() -> None:
+        x = prepare_batch(images, cfg, device, channels_last=precision.channels_last)
+        with precision.autocast():
             model(x)
 
-    rates = []
-    for step, mode in ((train_step, "train"), (infer_step, "eval")):
-        getattr(model, mode)()
+    out: dict[str, float] = {}
+    for name, step, mode in (("train", train_once, "train"), ("infer", infer_once, "eval")):
+        model.train(mode == "train")
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        if name == "train":
+            out["first_step_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for i in range(20):  # warm-up: allocator, oneDNN/cuDNN kernel selection, lazy init
             step()
@@ -91,12 +104,14 @@ def model_throughput(plugin_name: str, arch: str, size: int, batch: int, steps: 
                 step()
             _sync(device)
             best = max(best, batch * steps / (time.perf_counter() - t0))
-        rates.append(best)
-    return rates[0], rates[1]
+        out[name] = best
+    if cuda:
+        out["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return out
 
 
 def pipeline_check(plugin_name: str, arch: str, size: int, batch: int, n_images: int, device: str,
-                   workers: int) -> tuple[float, float, float]:
+                   workers: int, compile_model: bool = False, epochs: int = 3) -> tuple[float, float, float]:
     """(images/s decoding into the cache, training images/s fed from the cache, same on random tensors)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "vision"))
     from synthetic import CLASSES, make_dataset
@@ -115,13 +130,14 @@ def pipeline_check(plugin_name: str, arch: str, size: int, batch: int, n_images:
         decode_rate = len(paths) / (time.perf_counter() - t0)
         train(TrainConfig(
             plugin=plugin_name, arch=arch, data=data.csv, image_root=data.root, out=run, classes=list(CLASSES),
-            val_fraction=0.1, image_size=size, epochs=3, batch_size=batch, pretrained=False, device=device,
-            workers=workers, patience=5,
+            val_fraction=0.1, image_size=size, epochs=epochs, batch_size=batch, pretrained=False, device=device,
+            workers=workers, patience=epochs + 1, compile=compile_model,
         ))
         rows = list(csv.DictReader(open(run / "history.csv")))
         cached = max(float(r["train_images_per_s"]) for r in rows)
         dev = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
-        random_rate, _ = model_throughput(plugin_name, arch, size, batch, 10, dev, len(CLASSES))
+        random_rate = model_throughput(plugin_name, arch, size, batch, 10, dev, len(CLASSES),
+                                       compile_model=compile_model)["train"]
         return decode_rate, cached, random_rate
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,44 +148,67 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--plugins", default=",".join(TINY), help="comma-separated plugin names")
     ap.add_argument("--image-size", type=int, default=None, help="default: 64 on CPU, 320 on GPU")
-    ap.add_argument("--batch-size", type=int, default=None, help="default: 16 on CPU, 64 on GPU")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="default: 16 on CPU; on GPU each family's default training batch (256; vgg, fusion 128)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per measurement")
     ap.add_argument("--default-archs", action="store_true", help="use each plugin's default arch (GPU default)")
+    ap.add_argument("--compile", default="no", choices=["no", "yes", "both"], help="torch.compile the step")
+    ap.add_argument("--pipeline-plugins", default="convnext", help="plugins for the cache-vs-model-only check")
     ap.add_argument("--pipeline-images", type=int, default=None, help="synthetic images for the cache check")
+    ap.add_argument("--pipeline-compile", action="store_true", help="compile in the cache check (as train on CUDA)")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the cache-vs-random-tensor check")
     args = ap.parse_args(argv)
+
+    from radtool_vision.optim import default_batch_size
 
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     size = args.image_size or (320 if cuda else 64)
-    batch = args.batch_size or (64 if cuda else 16)
     steps = args.steps or (20 if cuda else 5)
     use_default = args.default_archs or cuda
     gpu = torch.cuda.get_device_name(0) if cuda else "none"
+    modes = {"no": [False], "yes": [True], "both": [False, True]}[args.compile]
     print(f"radtool-vision benchmark: device={device.type} ({gpu}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}")
-    print(f"input {size}x{size}, batch {batch}, {steps} timed steps, pretrained=False, random images")
-    print(f"{'plugin':<13} {'arch':<32} {'train img/s':>12} {'infer img/s':>12}")
+    precision = resolve_precision(device)
+    print(f"input {size}x{size}, {steps} timed steps, pretrained=False, random images, "
+          f"amp={precision.amp_dtype}, channels_last={precision.channels_last}")
+
+    def batch_for(name: str) -> int:
+        if args.batch_size:
+            return args.batch_size
+        return default_batch_size(getattr(load_plugin(name), "cuda_batch_size", 128), size, True) if cuda else 16
+
+    print(f"{'plugin':<13} {'arch':<30} {'batch':>5} {'compile':>7} {'train img/s':>12} {'infer img/s':>12} "
+          f"{'1st step s':>10} {'peak GiB':>8}")
     for name in [p.strip() for p in args.plugins.split(",") if p.strip()]:
         plugin = load_plugin(name)
         arch = plugin.default_arch if use_default else TINY.get(name, plugin.default_arch)
-        try:
-            tr, inf = model_throughput(name, arch, size, batch, steps, device)
-            print(f"{name:<13} {arch:<32} {tr:>12.1f} {inf:>12.1f}", flush=True)
-        except torch.OutOfMemoryError:
-            print(f"{name:<13} {arch:<32} {'OOM':>12} {'OOM':>12}", flush=True)
-            torch.cuda.empty_cache()
+        batch = batch_for(name)
+        for compiled in modes:
+            try:
+                r = model_throughput(name, arch, size, batch, steps, device, compile_model=compiled)
+                print(f"{name:<13} {arch:<30} {batch:>5} {str(compiled):>7} {r['train']:>12.1f} {r['infer']:>12.1f} "
+                      f"{r['first_step_s']:>10.1f} {r.get('peak_gib', float('nan')):>8.1f}", flush=True)
+            except torch.cuda.OutOfMemoryError:
+                print(f"{name:<13} {arch:<30} {batch:>5} {str(compiled):>7} {'OOM':>12}", flush=True)
+                torch.cuda.empty_cache()
 
     if not args.no_pipeline:
-        arch = "convnext_tiny" if cuda else "test_convnext"
-        n_images = args.pipeline_images or (1024 if cuda else 256)
-        print(f"\ninput pipeline check: convnext/{arch} at {size}px, real `train` on {n_images} synthetic PNGs "
-              f"({2 * max(size, 64)}px on disk), batch {batch}")
-        dec, cached, rnd = pipeline_check("convnext", arch, size, batch, n_images, device.type, workers=4 if cuda else 2)
-        print(f"  decode + resize into the uint8 cache (once):   {dec:10.1f} img/s")
-        print(f"  training fed from the memmap cache (best epoch): {cached:8.1f} img/s")
-        print(f"  same model, random tensors, same process:       {rnd:9.1f} img/s")
-        print(f"  the cached pipeline reaches {100 * cached / rnd:.0f}% of the model-only training throughput")
+        for name in [p.strip() for p in args.pipeline_plugins.split(",") if p.strip()]:
+            plugin = load_plugin(name)
+            arch = plugin.default_arch if use_default else TINY.get(name, plugin.default_arch)
+            batch = batch_for(name)
+            n_images = args.pipeline_images or (4096 if cuda else 256)
+            print(f"\ninput pipeline check: {name}/{arch} at {size}px, real `train` on {n_images} synthetic PNGs "
+                  f"({2 * max(size, 64)}px on disk), batch {batch}, compile={args.pipeline_compile}", flush=True)
+            dec, cached, rnd = pipeline_check(name, arch, size, batch, n_images, device.type,
+                                              workers=8 if cuda else 2, compile_model=args.pipeline_compile)
+            print(f"  decode + resize into the uint8 cache (once):   {dec:10.1f} img/s")
+            print(f"  training fed from the memmap cache (best epoch): {cached:8.1f} img/s")
+            print(f"  same model, random tensors, same process:       {rnd:9.1f} img/s")
+            print(f"  the cached pipeline reaches {100 * cached / rnd:.0f}% of the model-only training throughput",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,20 @@
-"""The plugin learns: a tiny network from scratch finds planted findings on unseen synthetic films."""
+"""The plugin learns: a tiny network from scratch finds planted findings on unseen synthetic films.
+
+Marked ``slow`` (deselect with ``-m "not slow"`` for a quick loop); ``make test`` runs it. Cheaper
+set-ups were tried and do not prove the claim: test_resnet at 48 px (160 patients, 4 epochs) reached
+macro AUROC 0.74, test_resnet at 64 px (200, 5) 0.89, resnet10t at 48 px (160, 4) 0.89.
+"""
 
 import json
+
+import pytest
 
 from radtool_vision.inference import evaluate
 from radtool_vision.training import TrainConfig, train
 from synthetic import CLASSES, make_dataset
 
 
+@pytest.mark.slow
 def test_tiny_resnet_learns_planted_findings(tmp_path):
     train_set = make_dataset(tmp_path / "data", 200, size=64, seed=11, uncertain_fraction=0.02)
     test_set = make_dataset(tmp_path / "data", 60, size=64, seed=12, split="test")  # other patients, other seed

@@ -95,3 +95,17 @@ def test_gpu_training_bf16_channels_last(synthetic_set, tmp_path):
     assert summary["device"] == "cuda" and summary["best_epoch"] >= 1
     loaded = load_run(tmp_path / "run", "cuda")
     assert next(loaded.model.parameters()).is_cuda
+
+
+@pytest.mark.slow
+def test_compiled_training_step_on_cpu(synthetic_set, tmp_path):
+    """--compile (on by default on CUDA) through torch.compile's inductor on CPU; weights saved unwrapped."""
+    summary = train(TrainConfig(
+        plugin="resnet", arch="test_resnet", data=synthetic_set.csv, image_root=synthetic_set.root,
+        out=tmp_path / "run", classes=list(RUN_CLASSES), image_size=32, epochs=1, batch_size=16,
+        pretrained=False, device="cpu", workers=1, compile=True,
+    ))
+    assert summary["precision"]["compile"] is True and summary["best_epoch"] == 1
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert not any(k.startswith(("_orig_mod.", "module.")) for k in best["model"])
+    assert load_run(tmp_path / "run", "cpu").model(torch.zeros(1, 3, 32, 32)).shape == (1, len(RUN_CLASSES))

@@ -22,7 +22,11 @@ from .metrics import auroc, roc_curve  # noqa: E402
 def _epoch_axis(ax, epochs: list[int]) -> None:
     """Integer epochs, with half an epoch of room either side (a single point is not on the frame)."""
     ax.set_xlim(min(epochs, default=1) - 0.5, max(epochs, default=1) + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = min(epochs, default=1), max(epochs, default=1)
+    if hi - lo < 20:
+        ax.set_xticks(range(lo, hi + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
 
