@@ -71,6 +71,33 @@ def row(what: str, n: int, m: dict, extra: str = "") -> None:
     print(f"{what:<34} {n:>8,} {m['seconds']:9.1f} s {n / m['seconds']:9.1f}/s {m['rss_kb'] / 2**20:7.2f} GB  {extra}", flush=True)
 
 
+def synthetic_parse_dir(source: Path, out: Path, n: int, seed: int = 0) -> None:
+    """A parse folder of ``n`` report records recombined from the records of ``source`` (a parse folder):
+    each record is one source record with the second half of its noun phrases, verbs and entities taken
+    from another, so feature sets are new, as in an archive; for stats and similarity at sizes that
+    could not be parsed in the time at hand (the records are not parser output, the counts are)."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    base = [json.loads(line) for line in (source / "graphs.jsonl").open(encoding="utf-8")]
+    with (source / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh))
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "graphs.jsonl").open("w", encoding="utf-8") as g, (out / "labels.csv").open("w", encoding="utf-8", newline="") as lf:
+        w = csv.writer(lf)
+        w.writerow(header)
+        for i in range(1, n + 1):
+            a, b = rng.choice(base), rng.choice(base)
+            r = dict(a, id=f"SYN{i:07d}", row=i)
+            for fam in ("noun_phrases", "verbs"):
+                r[fam] = a[fam][: len(a[fam]) // 2] + b[fam][len(b[fam]) // 2:]
+            ents = list(a["entities"].values())[: len(a["entities"]) // 2] + list(b["entities"].values())[len(b["entities"]) // 2:]
+            r["entities"] = {str(k): dict(e, relations=[]) for k, e in enumerate(ents, start=1)}
+            g.write(json.dumps(r, ensure_ascii=False) + "\n")
+            w.writerow([r["id"], *("" if r["labels"].get(c) is None else r["labels"][c] for c in header[1:])])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[4000, 40000, 200000])
@@ -80,6 +107,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/radtool-bench-scale"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the corpora and outputs in --work")
+    ap.add_argument("--analysis-only", type=int, nargs="*", default=[], metavar="N",
+                    help="also run stats and similarity on N recombined records built from the parse of the last size")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"{'command':<34} {'reports':>8} {'time':>11} {'reports/s':>11} {'peak RSS':>10}", flush=True)
@@ -112,6 +141,15 @@ def main() -> None:
         m = measure([RADTOOL, "similarity", str(parsed), "--top-k", "10", "--out", str(args.work / f"sim{n}"), "-q"])
         row("radtool similarity --top-k 10", n, m)
         print(f"   load average after: {load()}", flush=True)
+        for big in args.analysis_only if n == args.sizes[-1] else []:
+            syn = args.work / f"synthetic{big}"
+            synthetic_parse_dir(parsed, syn, big, args.seed)
+            print(f"-- {big:,} recombined records from the {n:,}-report parse; load average before: {load()}", flush=True)
+            m = measure([RADTOOL, "stats", str(syn), "--out", str(args.work / f"stats{big}"), "-q"])
+            row("radtool stats (recombined records)", big, m)
+            m = measure([RADTOOL, "similarity", str(syn), "--top-k", "10", "--out", str(args.work / f"sim{big}"), "-q"])
+            row("radtool similarity (recombined)", big, m)
+            print(f"   load average after: {load()}", flush=True)
         if not args.keep:
             for p in (parsed, args.work / f"stats{n}", args.work / f"sim{n}"):
                 shutil.rmtree(p, ignore_errors=True)

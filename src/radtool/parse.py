@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -291,6 +292,10 @@ def worker_parser(model: str | None, schema: str, sections: tuple[str, ...] | No
     parser = _WORKER_PARSERS.get(key)
     if parser is None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        if "thinc" not in sys.modules:  # a Dask worker: skip torch as the radtool CLI does (radtool._lazy)
+            from ._lazy import hide_torch_from_thinc
+
+            hide_torch_from_thinc()
         parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size)
         parser.nlp  # noqa: B018
         _WORKER_PARSERS[key] = parser

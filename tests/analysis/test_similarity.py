@@ -163,3 +163,21 @@ def test_fast_kernel_with_empty_families_and_matrix():
     np.testing.assert_allclose(matrix, _brute(records), atol=1e-6)
     assert result.index[0].tolist() == [1, 2]  # all scores 0: ties by position, never itself
     assert top_k_neighbors(index, k=2).index[0].tolist() == [-1, -1]  # by default: no neighbour that shares nothing
+
+
+@pytest.mark.parametrize("fuzzy", [None, 90])
+def test_index_from_a_stream_equals_index_from_a_list(fuzzy):
+    records = _random_records(30, seed=7)
+    listed = SimilarityIndex.from_records(records, fuzzy=fuzzy)
+    streamed = SimilarityIndex.from_records(iter(records), fuzzy=fuzzy)  # read once, never held
+    assert streamed.ids == listed.ids
+    np.testing.assert_array_equal(similarity_matrix(streamed), similarity_matrix(listed))
+    np.testing.assert_allclose(similarity_matrix(streamed), _brute(records), atol=1e-6)
+
+
+def test_dense_column_budget_only_moves_columns_to_the_sparse_product():
+    records = _random_records(60, seed=8)
+    full = SimilarityIndex.from_records(records)
+    tight = SimilarityIndex.from_records(records, memory_mb=0)  # no dense columns at all
+    assert all(f.dense.shape[1] == 0 for f in tight.families.values()) and any(f.dense.shape[1] for f in full.families.values())
+    np.testing.assert_array_equal(similarity_matrix(tight), similarity_matrix(full))

@@ -30,3 +30,16 @@ def test_prevalence_counts_every_report_once():
     prev = {r["observation"]: r for r in s.prevalence}
     assert prev["Pleural Effusion"] == {"observation": "Pleural Effusion", "present": 1, "absent": 1, "uncertain": 0, "not_mentioned": 1}
     assert prev["Pneumonia"]["uncertain"] == 1 and prev["Pneumonia"]["not_mentioned"] == 2
+
+
+def test_counts_from_a_stream_equal_counts_from_a_list_and_read_one_record_at_a_time():
+    consumed = []
+
+    def stream():
+        for r in RECORDS * 3:
+            consumed.append(r["id"])
+            yield r
+
+    s = corpus_stats(stream(), ["Pleural Effusion", "Pneumonia"])
+    listed = corpus_stats(RECORDS * 3, ["Pleural Effusion", "Pneumonia"])
+    assert s == listed and s.reports == 9 and len(consumed) == 9
