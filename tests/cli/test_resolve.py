@@ -79,3 +79,27 @@ def test_holdout_split_prints_tune_and_heldout_tables(parsed, tmp_path):
 def test_bad_lr_is_a_user_error(parsed, tmp_path):
     result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path), "--lr", "0.5"])
     assert result.exit_code == 2 and "--lr" in result.output
+
+
+@pytest.mark.parametrize("policy,says", [("keep", "all kept as -1"), ("u_ones", "→ 1"), ("similarity", "similarity vote")])
+def test_summary_line_speaks_of_the_policy_used(parsed, tmp_path, policy, says):
+    # issue 7 item 7: --policy keep printed the similarity vote's counts
+    result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path / "out"), "--policy", policy])
+    assert result.exit_code == 0, result.output
+    assert says in result.output
+    assert ("vote" in result.output) == (policy == "similarity")
+
+
+def test_outputs_appear_together_and_a_foreign_folder_is_refused(parsed, tmp_path):
+    from radtool.io.writers import check_output_dir
+
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["resolve", str(parsed), "--out", str(out), "--policy", "keep", "-q"]).exit_code == 0
+    assert check_output_dir(out) is None
+    assert {p.name for p in out.iterdir()} >= {"labels.csv", "provenance.csv", "resolve.json"}
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["resolve", str(parsed), "--out", str(tmp_path / "mine")])
+    assert result.exit_code == 2 and "notes.txt" in result.output
+    result = runner.invoke(app, ["resolve", str(parsed), "--out", str(parsed)])
+    assert result.exit_code == 2 and "parse folder itself" in result.output

@@ -13,7 +13,10 @@ from rich.text import Text
 from ..errors import UserError, shown
 from ..io import write_csv, write_json
 from ..io.labels import LabelTable, format_value, read_labels, write_labels
+from ..io.writers import atomic_dir, check_replaceable
 from ._common import console, handle_errors
+
+OUTPUTS = ("labels.csv", "provenance.csv", "resolve.json", "policies")  # what an older radtool wrote here
 
 
 def _read_labels(parse_dir: Path) -> LabelTable:
@@ -74,7 +77,10 @@ def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10,
     if holdout_every is not None and holdout_every < 2:
         raise UserError(f"--holdout-every must be at least 2, not {holdout_every}")
     if gold is not None and not Path(gold).is_file():
-        raise UserError(f"gold file not found: {gold}")
+        raise UserError(f"gold file not found: {shown(gold)}")
+    if Path(out).resolve() == parse_dir.resolve():
+        raise UserError(f"--out {shown(out)} is the parse folder itself; give another folder (it is replaced as a whole)")
+    check_replaceable(out, OUTPUTS)  # before any long work
     corpus = load_parse_dir(parse_dir)
     table = _read_labels(parse_dir)
     id_col, columns, ids = table.id_col, table.columns, table.ids
@@ -86,43 +92,44 @@ def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10,
     calibrated = calibrate(resolutions, labels, columns, lr=lr, fallback=fallback)
     by_policy = {"similarity": resolutions, "calibrated": calibrated}
     results = {p: apply_policy(labels, p, columns, by_policy.get(p)) for p in POLICIES}
-    _write_labels(out / "labels.csv", id_col, ids, columns, results[policy])
+    with atomic_dir(out, OUTPUTS) as tmp:  # labels, provenance, scores and resolve.json appear together or not at all
+        _write_labels(tmp / "labels.csv", id_col, ids, columns, results[policy])
 
-    header = [id_col, "observation", "old_value", "new_value", "policy", "vote", "neighbor_ids", "weights"]
-    col_index = {c: j for j, c in enumerate(columns)}
-    if policy in by_policy:
-        prov = ([ids[r.row], r.column, r.old, r.new, policy, "" if r.vote is None else f"{r.vote:.4f}",
-                 ";".join(ids[j] for j in r.neighbors), ";".join(f"{w:.4f}" for w in r.weights)] for r in by_policy[policy])
-    else:
-        prov = ([ids[r.row], r.column, -1, format_value(results[policy][r.row, col_index[r.column]]), policy, "", "", ""] for r in resolutions)
-    write_csv(out / "provenance.csv", header, prov)
-    changed = sum(1 for r in resolutions if r.new != -1)
-    summary = {
-        "parse_dir": str(parse_dir), "policy": policy, "k": k, "families": list(families), "reports": len(ids),
-        "uncertain_labels": len(resolutions), "resolved_by_similarity": changed,
-        "similarity_to_1": sum(1 for r in resolutions if r.new == 1), "similarity_to_0": sum(1 for r in resolutions if r.new == 0),
-        "calibrated": {"lr": lr, "fallback": fallback, "to_1": sum(1 for r in calibrated if r.new == 1),
-                       "to_0": sum(1 for r in calibrated if r.new == 0), "to_fallback_or_kept": sum(1 for a, b in zip(resolutions, calibrated)
-                                                                                                 if b.new == fallback)},
-        "outputs": ["labels.csv", "provenance.csv", "resolve.json"],
-    }
-    if gold is not None:
-        scores = {}
-        splits = split_ids(ids, holdout_every) if holdout_every else {}
-        split_scores: dict[str, dict] = {name: {} for name in splits}
-        for p in POLICIES:
-            path = out / "policies" / f"labels_{p}.csv"
-            _write_labels(path, id_col, ids, columns, results[p])
-            scores[p] = _score(path, gold)
-            for name, members in splits.items():
-                split_scores[name][p] = _score(path, gold, members)
-        summary["gold"] = str(gold)
-        summary["scores"] = scores
-        if splits:
-            summary["holdout_every"] = holdout_every
-            summary["split_scores"] = split_scores
-        summary["outputs"].append("policies/")
-    write_json(out / "resolve.json", summary)
+        header = [id_col, "observation", "old_value", "new_value", "policy", "vote", "neighbor_ids", "weights"]
+        col_index = {c: j for j, c in enumerate(columns)}
+        if policy in by_policy:
+            prov = ([ids[r.row], r.column, r.old, r.new, policy, "" if r.vote is None else f"{r.vote:.4f}",
+                     ";".join(ids[j] for j in r.neighbors), ";".join(f"{w:.4f}" for w in r.weights)] for r in by_policy[policy])
+        else:
+            prov = ([ids[r.row], r.column, -1, format_value(results[policy][r.row, col_index[r.column]]), policy, "", "", ""] for r in resolutions)
+        write_csv(tmp / "provenance.csv", header, prov)
+        changed = sum(1 for r in resolutions if r.new != -1)
+        summary = {
+            "parse_dir": str(parse_dir), "policy": policy, "k": k, "families": list(families), "reports": len(ids),
+            "uncertain_labels": len(resolutions), "resolved_by_similarity": changed,
+            "similarity_to_1": sum(1 for r in resolutions if r.new == 1), "similarity_to_0": sum(1 for r in resolutions if r.new == 0),
+            "calibrated": {"lr": lr, "fallback": fallback, "to_1": sum(1 for r in calibrated if r.new == 1),
+                           "to_0": sum(1 for r in calibrated if r.new == 0), "to_fallback_or_kept": sum(1 for a, b in zip(resolutions, calibrated)
+                                                                                                     if b.new == fallback)},
+            "outputs": ["labels.csv", "provenance.csv", "resolve.json"],
+        }
+        if gold is not None:
+            scores = {}
+            splits = split_ids(ids, holdout_every) if holdout_every else {}
+            split_scores: dict[str, dict] = {name: {} for name in splits}
+            for p in POLICIES:
+                path = tmp / "policies" / f"labels_{p}.csv"
+                _write_labels(path, id_col, ids, columns, results[p])
+                scores[p] = _score(path, gold)
+                for name, members in splits.items():
+                    split_scores[name][p] = _score(path, gold, members)
+            summary["gold"] = str(gold)
+            summary["scores"] = scores
+            if splits:
+                summary["holdout_every"] = holdout_every
+                summary["split_scores"] = split_scores
+            summary["outputs"].append("policies/")
+        write_json(tmp / "resolve.json", summary)
     return summary
 
 
