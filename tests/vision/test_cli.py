@@ -227,3 +227,16 @@ def test_failed_run_leaves_no_run_folder(synthetic_set, tmp_path, monkeypatch, f
         result = invoke(*args, "--data", synthetic_set.csv, "--out", run)
         assert result.exit_code == 130, result.output
     assert not run.exists()
+
+
+def test_module_help_names_itself_and_uses_the_core_options():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "radtool_vision", "train", "--help"], capture_output=True,
+                          text=True, timeout=120, env={"COLUMNS": "200", "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: python -m radtool_vision train" in proc.stdout and "radtool classify" not in proc.stdout
+    for option in ("--out", "-o", "--quiet", "-q", "--id-col", "--compile"):
+        assert option in proc.stdout, option
+    assert "--id-column" not in proc.stdout  # hidden, deprecated alias
