@@ -174,7 +174,8 @@ def run_setting(work: Path, data: dict, seed: int, sections: str | None, args, c
     out = work / "runs" / f"{tag}-seed{seed}"
     shutil.rmtree(out, ignore_errors=True)
     text = {} if sections is None else dict(
-        text=data["parse_dir"], text_sections=sections, allow_label_sections=sections == "FINDINGS")
+        text=data["parse_dir"], text_sections=sections, allow_label_sections=sections == "FINDINGS",
+        text_fusion=args.text_fusion)
     cfg = TrainConfig(plugin=args.plugin, arch=args.arch, data=data["parse_dir"] / "labels.csv", image_root=work,
                       image_index=work / "train_index.csv", out=out, classes=classes, image_size=args.size,
                       epochs=args.epochs, batch_size=32, lr=3e-3, pretrained=False, device="cpu", workers=1,
@@ -208,6 +209,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--plugin", default="convnext")
+    ap.add_argument("--text-fusion", default="concat", choices=("concat", "gated"))
     ap.add_argument("--arch", default="test_convnext")
     ap.add_argument("--occult", type=float, default=0.25, help="fraction of findings not planted in the image")
     ap.add_argument("--test-fraction", type=float, default=0.3)
@@ -230,7 +232,8 @@ def main() -> None:
           f"positives {data['prevalence']}; parse {data['parse_s']:.1f}s"
           + (f"; parsed labels agree with the generator on {data['agree']:.1%} of cells" if data["agree"] is not None else ""))
     print(f"model: {args.plugin}/{args.arch}, {args.size}px, {args.epochs} epochs, batch 32, lr 3e-3, pretrained=False, CPU; "
-          f"text: hashed entity/certainty/relation/word features, 4096 dims, MLP 256, text dropout 0.25")
+          f"text: hashed entity/certainty/relation/word features, 4096 dims, MLP 256, "
+          f"{args.text_fusion}, text dropout 0.25")
     results: dict[str, list[float]] = {name: [] for name, _ in SETTINGS}
     for seed in args.seeds:
         for name, sections in SETTINGS:
