@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from .images import ImageReadError, load_resized
+from .errors import UserError
+from .images import ImageReadError, ImageTooLarge, load_resized
 from .io import atomic_path, write_json
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def load_or_build(
         def work(i: int, out: np.memmap = mm) -> None:
             try:
                 out[i] = load_resized(paths[i], size)
+            except ImageTooLarge as exc:  # a setting to change, not a broken file to skip: stop in one line
+                raise UserError(f"{paths[i]}: {exc}") from None
             except ImageReadError as exc:
                 errors[i] = str(exc)
                 out[i] = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 from radtool.io.labels import parse_value
 
 from .errors import UserError, missing_column, missing_file
+from .images import pixel_budget
 
 DEFAULT_CLASSES = ("Pleural Effusion", "Pneumothorax", "Pneumonia", "No Finding")
 UNCERTAIN_POLICIES = ("ignore", "zeros", "ones")
@@ -161,15 +163,35 @@ class ImageTable:
         return out
 
 
+OUTSIDE_ROOT = "image path is outside the image root (pass --allow-outside-root to read it)"
+
+
+def outside_root(root: str | Path, rel: str) -> bool:
+    """Whether ``root / rel`` leads outside ``root``, decided from the path text alone.
+
+    No file is touched, so the answer says nothing about what exists. Symbolic links inside the root
+    are followed as the user set them up; only the table's own ``..`` and absolute paths are refused.
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    target = os.path.normpath(os.path.join(base, rel))
+    return os.path.commonpath([base, target]) != base
+
+
 def load_image_table(
     data: str | Path,
     image_root: str | Path | None = None,
     image_index: str | Path | None = None,
     id_column: str | None = None,
     views: str = "frontal",
+    allow_outside_root: bool = False,
 ) -> ImageTable:
-    """Read a CheXpert-layout CSV, or join a radtool labels.csv with an image index."""
+    """Read a CheXpert-layout CSV, or join a radtool labels.csv with an image index.
+
+    Paths that lead outside the image root (``../``, absolute paths elsewhere) are refused unless
+    ``allow_outside_root`` (``--allow-outside-root``): the table is data, the root is the user's choice.
+    """
     check_choice(views, VIEW_CHOICES, "--views")
+    pixel_budget()  # a bad RADTOOL_MAX_IMAGE_PIXELS fails here, not in every decoder
     data = Path(data)
     header, rows = read_csv(data, "label file")
     lines = list(range(2, len(rows) + 2))
@@ -190,6 +212,11 @@ def load_image_table(
     empty = [i for i, p in enumerate(table.rel_paths) if not p]
     if empty:
         raise UserError(f"{source} line {lines[empty[0]]}: empty Path")
+    if not allow_outside_root:
+        outside = [i for i, p in enumerate(table.rel_paths) if outside_root(root, p)]
+        if outside:
+            rel = table.rel_paths[outside[0]]
+            raise UserError(f"{source} line {lines[outside[0]]}: {OUTSIDE_ROOT.replace('image path', f'image path {rel!r}')}")
     table = select_views(table, views)
     if len(table) == 0:
         raise UserError(f"no images left in {source} after --views {views}")

@@ -21,12 +21,14 @@ from .data import (
     check_choice,
     UNCERTAIN_POLICIES,
     VIEW_CHOICES,
+    OUTSIDE_ROOT,
     load_image_table,
+    outside_root,
     read_csv,
     to_targets,
 )
 from .errors import UserError, missing_column, missing_file
-from .images import ImageReadError, find_images, load_resized
+from .images import ImageReadError, find_images, load_resized, pixel_budget
 from .io import write_csv, write_json
 from radtool.io.writers import atomic_dir, check_replaceable
 from .metrics import full_report
@@ -88,16 +90,21 @@ def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
 class ImageFiles(torch.utils.data.Dataset):
     """Decodes and resizes images one by one; unreadable ones come back with an error string."""
 
-    def __init__(self, paths: list[Path], size: int):
+    def __init__(self, paths: list[Path], size: int, names: list[str] | None = None,
+                 refused: dict[int, str] | None = None):
         self.paths = paths
         self.size = size
+        self.names = names  # how errors name each file: the path as given (default: its file name)
+        self.refused = refused or {}  # index -> error, for paths never to be opened (outside the root)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            arr = load_resized(self.paths[i], self.size)
+            if i in self.refused:
+                raise ImageReadError(self.refused[i])
+            arr = load_resized(self.paths[i], self.size, None if self.names is None else self.names[i])
             return torch.from_numpy(arr).unsqueeze(0), i, ""
         except ImageReadError as exc:
             return torch.zeros(1, self.size, self.size, dtype=torch.uint8), i, str(exc) or "unreadable image"
@@ -106,7 +113,8 @@ class ImageFiles(torch.utils.data.Dataset):
 @torch.no_grad()
 def predict_probs(
     loaded: LoadedRun, paths: list[Path], batch_size: int = 16, workers: int = 2,
-    reporter: Reporter | None = None, text: Any = None,
+    reporter: Reporter | None = None, text: Any = None, names: list[str] | None = None,
+    refused: dict[int, str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """(N, C) probabilities (NaN rows for unreadable images) and one error string per image.
 
@@ -115,7 +123,7 @@ def predict_probs(
     reporter = reporter or NullReporter()
     if batch_size < 1 or workers < 0:
         raise UserError("--batch-size must be at least 1 and --workers at least 0")
-    dataset = ImageFiles(paths, loaded.data_config.image_size)
+    dataset = ImageFiles(paths, loaded.data_config.image_size, names, refused)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
         pin_memory=loaded.device.type == "cuda",
@@ -146,15 +154,20 @@ def predict_probs(
 def predict(
     run: Path, data: Path, out: Path, image_root: Path | None = None, device: str = "auto",
     batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
-    text: Path | None = None, id_column: str | None = None,
+    text: Path | None = None, id_column: str | None = None, allow_outside_root: bool = False,
 ) -> dict[str, Any]:
     """Write ``out`` (CSV): Path, one probability column per class, error.
+
+    Paths in a CSV that lead outside the image root get an error row and are not opened, unless
+    ``allow_outside_root``; a folder given as ``--data`` is the user's own listing and is read as is.
 
     ``text`` (fusion runs): a ``radtool parse`` folder joined on the CSV's report-id column; without
     it a fusion run predicts from the images alone (an empty text vector).
     """
     data = Path(data)
     ids = None
+    refused: dict[int, str] = {}
+    pixel_budget()  # a bad RADTOOL_MAX_IMAGE_PIXELS fails here, before the workers start
     if data.is_dir():
         if text is not None:
             raise UserError("--text needs --data as a CSV with a Path and a report-id column, not a folder")
@@ -174,6 +187,8 @@ def predict(
         ids = {name: [r.get(name, "") for r in rows if r[PATH_COLUMN]] for name in header}
         if not rel:
             raise UserError(f"{data} lists no images")
+        if not allow_outside_root:
+            refused = {i: OUTSIDE_ROOT for i, p in enumerate(rel) if outside_root(root, p)}
     else:
         raise missing_file(data, "--data CSV or folder")
     loaded = load_run(run, device)
@@ -182,7 +197,8 @@ def predict(
         from .textfusion import run_text
 
         text_rows = run_text(loaded.meta, text, id_column, ids, data)
-    probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter, text_rows)
+    probs, errors = predict_probs(loaded, [root / p for p in rel], batch_size, workers, reporter, text_rows,
+                                  names=rel, refused=refused)
     header = [PATH_COLUMN, *loaded.classes, "error"]
     rows = (
         [path, *(None if np.isnan(v) else round(float(v), 6) for v in row), err]
@@ -197,7 +213,7 @@ def evaluate(
     run: Path, data: Path, out: Path, image_root: Path | None = None, image_index: Path | None = None,
     id_column: str | None = None, views: str | None = None, uncertain: str | None = None,
     device: str = "auto", batch_size: int = 16, workers: int = 2, reporter: Reporter | None = None,
-    text: Path | None = None,
+    text: Path | None = None, allow_outside_root: bool = False,
 ) -> dict[str, Any]:
     """Metrics at 0.5 and at the validation-chosen thresholds, ROC and confusion PNGs, predictions.
 
@@ -210,7 +226,7 @@ def evaluate(
     loaded = load_run(run, device)
     views = check_choice(views or loaded.meta.get("views", "frontal"), VIEW_CHOICES, "--views")
     uncertain = check_choice(uncertain or loaded.meta.get("uncertain", "ignore"), UNCERTAIN_POLICIES, "--uncertain")
-    table = load_image_table(data, image_root, image_index, id_column, views)
+    table = load_image_table(data, image_root, image_index, id_column, views, allow_outside_root)
     table.require(loaded.classes)
     targets = to_targets(table.labels(loaded.classes), uncertain)
     text_rows = None
@@ -218,7 +234,7 @@ def evaluate(
         from .textfusion import run_text
 
         text_rows = run_text(loaded.meta, text, id_column, table.columns, table.source)
-    probs, errors = predict_probs(loaded, table.paths, batch_size, workers, reporter, text_rows)
+    probs, errors = predict_probs(loaded, table.paths, batch_size, workers, reporter, text_rows, names=table.rel_paths)
     ok = np.array([not e for e in errors], dtype=bool)
     if not ok.any():
         raise UserError(f"none of the {len(errors)} images in {data} could be read")

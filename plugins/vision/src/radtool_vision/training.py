@@ -90,6 +90,7 @@ class TrainConfig:
     val_data: Path | None = None
     val_image_root: Path | None = None
     val_image_index: Path | None = None
+    allow_outside_root: bool = False  # read table paths that lead outside the image root (../, absolute)
     val_fraction: float = 0.1
     classes: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSES))
     uncertain: str = "ignore"
@@ -165,11 +166,13 @@ class TrainConfig:
 
 
 def _load_tables(cfg: TrainConfig) -> tuple[ImageTable, ImageTable]:
-    table = load_image_table(cfg.data, cfg.image_root, cfg.image_index, cfg.id_column, cfg.views)
+    table = load_image_table(cfg.data, cfg.image_root, cfg.image_index, cfg.id_column, cfg.views,
+                             cfg.allow_outside_root)
     table.require(cfg.classes)
     if cfg.val_data is not None:
         val = load_image_table(
-            cfg.val_data, cfg.val_image_root or cfg.image_root, cfg.val_image_index, cfg.id_column, cfg.views
+            cfg.val_data, cfg.val_image_root or cfg.image_root, cfg.val_image_index, cfg.id_column, cfg.views,
+            cfg.allow_outside_root,
         )
         val.require(cfg.classes)
         train = table

@@ -24,6 +24,9 @@ RunOutOpt = Annotated[Path, typer.Option(
          "(kept for --resume; removed again if the run fails before its first checkpoint).")]
 RunOpt = Annotated[Path, typer.Option("--run", help="Run folder written by `classify train` (or its best.pt).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")]
+AllowOutsideRootOpt = Annotated[bool, typer.Option(
+    "--allow-outside-root",
+    help="Read image paths that lead outside --image-root (../, absolute paths); refused by default.")]
 # hidden, deprecated spelling of the core's --id-col
 IdColumnAlias = Annotated[Optional[str], typer.Option("--id-column", hidden=True)]
 
@@ -105,5 +108,5 @@ def split_list(text: str | None) -> list[str] | None:
     return items or None
 
 
-__all__ = ["DeviceOpt", "IdColumnAlias", "RichReporter", "RunOpt", "RunOutOpt", "app", "handle_errors",
+__all__ = ["AllowOutsideRootOpt", "DeviceOpt", "IdColumnAlias", "RichReporter", "RunOpt", "RunOutOpt", "app", "handle_errors",
            "id_col_option", "optional_path", "split_list"]

@@ -10,7 +10,7 @@ from radtool.cli.options import IdColOpt, OutOpt, QuietOpt
 from rich.console import Console
 from rich.table import Table
 
-from ._util import DeviceOpt, IdColumnAlias, RichReporter, RunOpt, app, handle_errors, id_col_option
+from ._util import AllowOutsideRootOpt, DeviceOpt, IdColumnAlias, RichReporter, RunOpt, app, handle_errors, id_col_option
 
 
 def _fmt(value) -> str:
@@ -34,12 +34,14 @@ def evaluate_cli(
     workers: int = typer.Option(2, "--workers", help="DataLoader workers decoding images."),
     quiet: QuietOpt = False,
     text: Optional[Path] = typer.Option(None, "--text", help="Fusion runs: a `radtool parse` folder joined on the report id (default: images alone)."),
+    allow_outside_root: AllowOutsideRootOpt = False,
 ) -> None:
     """Evaluate a trained run at threshold 0.5 and at the thresholds chosen on validation (metrics.json, predictions.csv, ROC and confusion PNGs)."""
     from ..inference import evaluate
 
     report = evaluate(run, data, out, image_root, image_index, id_col_option(id_col, id_column), views, uncertain,
-                      device, batch_size, workers, RichReporter(quiet=quiet), text=text)
+                      device, batch_size, workers, RichReporter(quiet=quiet), text=text,
+                      allow_outside_root=allow_outside_root)
     if quiet:
         return
     table = Table(title=f"{report['n_images']} images ({report['n_unreadable']} unreadable)")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from radtool.cli.options import IdColOpt, OutFileOpt, QuietOpt
 
-from ._util import DeviceOpt, RichReporter, RunOpt, app, handle_errors
+from ._util import AllowOutsideRootOpt, DeviceOpt, RichReporter, RunOpt, app, handle_errors
 
 
 @app.command("predict")
@@ -24,11 +24,12 @@ def predict_cli(
     quiet: QuietOpt = False,
     text: Optional[Path] = typer.Option(None, "--text", help="Fusion runs: a `radtool parse` folder joined on the report-id column of --data (default: images alone)."),
     id_col: IdColOpt = None,
+    allow_outside_root: AllowOutsideRootOpt = False,
 ) -> None:
     """Predict class probabilities (CSV: Path, one column per class, error); unreadable images get the error column filled."""
     from ..inference import predict
 
     result = predict(run, data, out, image_root, device, batch_size, workers, RichReporter(quiet=quiet),
-                     text=text, id_column=id_col)
+                     text=text, id_column=id_col, allow_outside_root=allow_outside_root)
     if not quiet:
         typer.echo(f"{result['n_images']} images ({result['n_errors']} unreadable) -> {out}")

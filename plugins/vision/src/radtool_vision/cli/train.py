@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from radtool.cli.options import IdColOpt, QuietOpt
 
-from ._util import DeviceOpt, IdColumnAlias, RichReporter, RunOutOpt, app, handle_errors, id_col_option
+from ._util import AllowOutsideRootOpt, DeviceOpt, IdColumnAlias, RichReporter, RunOutOpt, app, handle_errors, id_col_option
 
 
 @app.command("train")
@@ -26,6 +26,7 @@ def train_cli(
     val_data: Optional[Path] = typer.Option(None, "--val-data", help="Separate validation CSV (same layout)."),
     val_image_root: Optional[Path] = typer.Option(None, "--val-image-root", help="Image root for --val-data (default: --image-root)."),
     val_image_index: Optional[Path] = typer.Option(None, "--val-image-index", help="Image index for --val-data when it is a radtool labels.csv."),
+    allow_outside_root: AllowOutsideRootOpt = False,
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Without --val-data: fraction of patients held out for validation."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated observations (default: Pleural Effusion,Pneumothorax,Pneumonia,No Finding)."),
     uncertain: str = typer.Option("ignore", "--uncertain", help="Uncertain (-1) labels: ignore (masked) | zeros | ones. Blank is always 0."),
@@ -64,7 +65,7 @@ def train_cli(
     cfg = TrainConfig(
         plugin=plugin, data=data, out=out, image_root=image_root, image_index=image_index,
         id_column=id_col_option(id_col, id_column), arch=arch, val_data=val_data, val_image_root=val_image_root,
-        val_image_index=val_image_index, val_fraction=val_fraction, classes=parse_classes(classes),
+        val_image_index=val_image_index, allow_outside_root=allow_outside_root, val_fraction=val_fraction, classes=parse_classes(classes),
         uncertain=uncertain, balance=balance, undersample=parse_undersample(undersample), views=views,
         image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, freeze_backbone=freeze_backbone, pretrained=pretrained, weights=weights,
