@@ -80,6 +80,7 @@ def test_appended_components_do_not_touch_parser_sentences():
     reference = [s.text for s in nlp(REPORT).sents]
     for name in COMPONENTS:
         nlp.add_pipe(name)
+    assert not any(nlp.analyze_pipes()["problems"].values())  # every requires= met by an earlier assigns=
     doc = nlp(REPORT)
     assert [s.text for s in doc.sents] == reference
     assert doc._.labels["Pleural Effusion"] == 1
