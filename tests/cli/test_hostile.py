@@ -41,9 +41,9 @@ def _one_line(text: str) -> str:
 
 def test_parse_refuses_an_unterminated_quote_instead_of_losing_rows(tmp_path):
     src = hostile.csv_unterminated_quote(tmp_path, n=1000, bad_row=10)
-    result = _run(["parse", src, "--out", tmp_path / "out", "-q"])
-    assert result.returncode == 2
-    assert "quote opened on line 11" in _one_line(result.stderr)
+    result = runner.invoke(app, ["parse", str(src), "--out", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2  # main: exit 0, 10 rows, problems: []
+    assert "quote opened on line 11" in _one_line(result.output)
     assert not (tmp_path / "out").exists()
 
 
@@ -112,16 +112,16 @@ def test_evaluate_quiet(tmp_path):
 
 def test_escape_bytes_in_a_header_are_not_echoed_raw(tmp_path):
     src = hostile.csv_control_characters(tmp_path)
-    result = _run(["parse", src, "--text-col", "nosuch", "--out", tmp_path / "out"])
-    assert result.returncode == 2
-    line = _one_line(result.stderr)
+    result = runner.invoke(app, ["parse", str(src), "--text-col", "nosuch", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    line = _one_line(result.output)
     assert "nosuch" in line and "\x07" not in line
 
 
 def test_escape_bytes_in_file_names_are_not_echoed_raw(tmp_path):
-    result = _run(["evaluate", "--pred", tmp_path / "\x1b[2Jgone.csv", "--gold", tmp_path / "g.csv"])
-    assert result.returncode == 2
-    assert "\\x1b[2Jgone.csv" in _one_line(result.stderr)
+    result = runner.invoke(app, ["evaluate", "--pred", str(tmp_path / "\x1b[2Jgone.csv"), "--gold", str(tmp_path / "g.csv")])
+    assert result.exit_code == 2
+    assert "\\x1b[2Jgone.csv" in _one_line(result.output)
 
 
 # ---------------------------------------------------------------- item 14: every error one line
