@@ -75,6 +75,15 @@ def test_atomic_dir_refuses_folders_it_did_not_write(tmp_path):
     with atomic_dir(legacy, outputs=("labels.csv", "graphs.jsonl", "summary.json")) as tmp:
         (tmp / "labels.csv").write_text("new")
     assert (legacy / "labels.csv").read_text() == "new"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    os.chdir(empty)  # --out . in an empty folder: replaced through its absolute path
+    try:
+        with atomic_dir(".") as tmp:
+            (tmp / "a.txt").write_text("here")
+    finally:
+        os.chdir(tmp_path)
+    assert (empty / "a.txt").read_text() == "here"
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is a file"):
         with atomic_dir(tmp_path / "file"):

@@ -2,14 +2,16 @@
 
 from .labels import ID_COLUMNS, LabelTable, parse_value, read_labels, write_labels
 from .readers import Report, read_reports
-from .writers import atomic_path, atomic_write, prepare_dir, write_csv, write_json, write_jsonl
+from .writers import atomic_dir, atomic_path, atomic_write, check_output_dir, prepare_dir, write_csv, write_json, write_jsonl
 
 __all__ = [
     "ID_COLUMNS",
     "LabelTable",
     "Report",
+    "atomic_dir",
     "atomic_path",
     "atomic_write",
+    "check_output_dir",
     "parse_value",
     "prepare_dir",
     "read_labels",

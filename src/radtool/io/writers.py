@@ -324,9 +324,9 @@ def check_replaceable(out: str | Path, outputs: Iterable[str] = (), what: str = 
     (not empty, no completion marker, and entries other than ``outputs``, a legacy radtool folder's names)."""
     from ..errors import UserError, shown
 
-    out = Path(out)
-    if out.is_symlink():
-        out = Path(os.path.realpath(out))
+    out = Path(os.path.realpath(out)) if Path(out).is_symlink() else Path(os.path.abspath(out))  # "." has a name then
+    if not out.name:
+        raise UserError(f"{what} {shown(out)} is a file system root; give a folder below it")
     if out.exists() and not out.is_dir():
         raise UserError(f"{what} {shown(out)} exists and is a file; give a folder for --out")
     if out.is_dir() and not (out / MARKER).is_file():
