@@ -7,7 +7,8 @@ corpora (benchmarks/gen_corpus.py), whole process, plus bare spaCy over the same
 Every command runs in a fresh child process started through a small wrapper process, and the peak RSS
 is that wrapper's ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest resident set of the command's
 processes (the parent or one worker), from interpreter start to exit. Times are wall clock of the
-whole process (start-up, imports, model load, reading, writing). "bare spaCy" loads the same model
+whole process (start-up, imports, model load, reading, writing); CPU time is user + system time of
+all the command's processes (less sensitive than wall time to other work on the machine). "bare spaCy" loads the same model
 (`spacy.load`, full pipeline) and runs `nlp.pipe` over the same report texts in its own process; the
 ratio is bare time / radtool time (> 1: radtool is faster). The load average is printed before and
 after each size: the figures mean little on a machine that other work keeps busy.
@@ -32,7 +33,8 @@ _WRAPPER = (
     "import json, resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
     "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
-    "print(json.dumps({'seconds': time.perf_counter() - t, 'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(json.dumps({'seconds': time.perf_counter() - t, 'rss_kb': u.ru_maxrss, 'cpu': u.ru_utime + u.ru_stime,"
     " 'rc': r.returncode, 'stderr': r.stderr[-2000:]}))\n"
 )
 _BARE = (
@@ -68,7 +70,8 @@ def load() -> str:
 
 
 def row(what: str, n: int, m: dict, extra: str = "") -> None:
-    print(f"{what:<34} {n:>8,} {m['seconds']:9.1f} s {n / m['seconds']:9.1f}/s {m['rss_kb'] / 2**20:7.2f} GB  {extra}", flush=True)
+    print(f"{what:<34} {n:>8,} {m['seconds']:9.1f} s {n / m['seconds']:9.1f}/s {m['rss_kb'] / 2**20:7.2f} GB "
+          f"{m['cpu']:9.1f} s  {extra}", flush=True)
 
 
 def synthetic_parse_dir(source: Path, out: Path, n: int, seed: int = 0) -> None:
@@ -111,7 +114,7 @@ def main() -> None:
                     help="also run stats and similarity on N recombined records built from the parse of the last size")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"{'command':<34} {'reports':>8} {'time':>11} {'reports/s':>11} {'peak RSS':>10}", flush=True)
+    print(f"{'command':<34} {'reports':>8} {'time':>11} {'reports/s':>11} {'peak RSS':>10} {'CPU time':>11}", flush=True)
     for n in args.sizes:
         corpus = args.work / f"archive{n}.csv"
         if not corpus.exists():

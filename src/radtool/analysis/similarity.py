@@ -27,6 +27,7 @@ from .features import FAMILIES, feature_sets
 
 DENSE_SHARE = 0.05  # a feature in more than this share of reports goes to the dense product (measured break-even ~4-6 %)
 MAX_DENSE_COLUMNS = 1024
+PAIR_BLOCK = 65536  # neighbour pairs scored per family at a time
 DENSE_MEMORY_MB = 512  # at most this much for the dense columns of all families (n × columns float32)
 TILE = 512  # side of the square score tiles of the fast kernel (three float32 tiles stay in a 2 MB L2 cache... roughly)
 
@@ -330,10 +331,10 @@ class SimilarityIndex:
         left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
         out = {}
         for name, fam in self.families.items():
-            if len(left):
-                inter = np.asarray(fam.matrix[left].multiply(fam.matrix[right]).sum(axis=1), dtype=np.float32).ravel()
-            else:
-                inter = np.zeros(0, dtype=np.float32)
+            inter = np.zeros(len(left), dtype=np.float32)
+            for p0 in range(0, len(left), PAIR_BLOCK):  # in blocks: row gathers of millions of pairs are large
+                p1 = p0 + PAIR_BLOCK
+                inter[p0:p1] = np.asarray(fam.matrix[left[p0:p1]].multiply(fam.matrix[right[p0:p1]]).sum(axis=1), dtype=np.float32).ravel()
             denom = np.maximum(fam.sizes[left], fam.sizes[right])
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[name] = (inter / denom).astype(np.float32)
@@ -364,13 +365,19 @@ class SimilarityIndex:
             g_pattern, g_size = groups // (int(size.max()) + 1), (groups % (int(size.max()) + 1)).astype(np.float64)
             member = sp.csr_matrix((np.ones(n), (gidx, np.arange(n))), shape=(len(groups), n))
             totals = (member @ fam.matrix).T.tocsr()  # features × groups: Σ B_j per group
-            inter = np.asarray((fam.matrix @ totals).todense(), dtype=np.float64)  # reports × groups: Σ_j∈group |A_i ∩ B_j|
-            scaled = inter / np.maximum(np.maximum(fam.sizes.astype(np.float64)[:, None], g_size[None, :]), 1)
+            family_sum = 0.0
+            sizes64 = fam.sizes.astype(np.float64)
+            step = max(1, (32 << 20) // (8 * max(1, len(groups))))  # rows per block: ~32 MB of float64 at a time
+            for r0 in range(0, n, step):
+                r1 = min(n, r0 + step)
+                inter = (fam.matrix[r0:r1] @ totals).toarray().astype(np.float64)  # rows × groups: Σ_j∈group |A_i ∩ B_j|
+                scaled = inter / np.maximum(np.maximum(sizes64[r0:r1, None], g_size[None, :]), 1)
+                family_sum += float(scaled.sum())
+                combined_sum += float((scaled * inv_defined[pidx[r0:r1]][:, g_pattern]).sum())
             self_sum = float(self.nonempty[f].sum())  # score(i, i) = 1 where report i has the family
             z = float(n - self.nonempty[f].sum())
             pairs = n * (n - 1) / 2 - z * (z - 1) / 2
-            out[name] = (float(scaled.sum()) - self_sum) / 2 / pairs if pairs else float("nan")
-            combined_sum += float((scaled * inv_defined[pidx][:, g_pattern]).sum())
+            out[name] = (family_sum - self_sum) / 2 / pairs if pairs else float("nan")
         self_combined = float(self.nonempty.any(axis=0).sum())
         out["combined"] = (combined_sum - self_combined) / 2 / (n * (n - 1) / 2)
         return out
