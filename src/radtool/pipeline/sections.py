@@ -12,6 +12,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -199,9 +201,11 @@ class ReportSections:
             end = first[k + 1] if k + 1 < len(first) else len(doc)
             spans.append(Span(doc, start, end, label=section_of(doc, doc[start].idx)))
         doc.spans[SENTENCES] = spans
-        if not doc.has_annotation("DEP"):
-            for token, flag in zip(doc, flags):
-                token.is_sent_start = flag
+        if not doc.has_annotation("DEP") and len(doc):
+            # one array call: setting token.is_sent_start token by token re-checks the whole Doc each
+            # time (quadratic on long reports, e.g. thousands of symbols separated by spaces)
+            starts_array = numpy.asarray([1 if f else -1 for f in flags], dtype="int64").astype("uint64").reshape(-1, 1)
+            doc.from_array([SENT_START], starts_array)
         return doc
 
     # ------------------------------------------------------------ serialization
