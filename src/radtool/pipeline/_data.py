@@ -36,6 +36,29 @@ def data_from_bytes(data: bytes) -> dict[str, Any]:
     return dict(srsly.msgpack_loads(data))
 
 
+class SavesData:
+    """spaCy's serialization methods for a component that says what it saves: ``_data()`` returns a
+    JSON-able dict, ``_set_data(data)`` restores it (and returns the component)."""
+
+    def _data(self) -> dict[str, Any]:  # pragma: no cover - every component overrides it
+        raise NotImplementedError
+
+    def _set_data(self, data: dict[str, Any]):  # pragma: no cover
+        raise NotImplementedError
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        write_data(path, self._data())
+
+    def from_disk(self, path, *, exclude=()):
+        return self._set_data(read_data(path))
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return data_to_bytes(self._data())
+
+    def from_bytes(self, data: bytes, *, exclude=()):
+        return self._set_data(data_from_bytes(data))
+
+
 def schema_to_dict(schema: Schema) -> dict[str, Any]:
     """A schema as the JSON that :func:`radtool.schemas.schema_from_dict` reads back to an equal Schema."""
     observations = {}

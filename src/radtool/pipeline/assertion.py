@@ -24,7 +24,7 @@ from spacy.tokens import Doc, Span
 
 from ..labeling import ABSENT, ANATOMY, CERTAINTIES, OBSERVATION, PRESENT, UNCERTAIN
 from ..resources import context_rules
-from ._data import data_from_bytes, data_to_bytes, read_data, write_data
+from ._data import SavesData
 from .entities import install_extensions
 from .sections import report_sentences
 _ABSENT_CATEGORIES = {"NEGATED_EXISTENCE", "RESOLVED"}
@@ -129,7 +129,7 @@ def _with_sentences(doc: Doc, sentences: list[Span]) -> Doc:
     return copy
 
 
-class ReportAssertion:
+class ReportAssertion(SavesData):
     """Runs ConText over ``doc.ents`` and sets ``span._.certainty``.
 
     ConText is built on first use, from rule objects built once per process. ``to_disk`` saves the
@@ -184,17 +184,6 @@ class ReportAssertion:
         install_extensions()
         return self
 
-    def to_disk(self, path, *, exclude=()) -> None:
-        write_data(path, self._data())
-
-    def from_disk(self, path, *, exclude=()) -> "ReportAssertion":
-        return self._set_data(read_data(path))
-
-    def to_bytes(self, *, exclude=()) -> bytes:
-        return data_to_bytes(self._data())
-
-    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportAssertion":
-        return self._set_data(data_from_bytes(data))
 
 
 @Language.factory(

@@ -15,7 +15,7 @@ from spacy.tokens import Doc, Span
 from ..labeling import ANATOMY, OBSERVATION, normalize
 from ..resources import lexicon
 from ..schemas import Schema, load_schema
-from ._data import data_from_bytes, data_to_bytes, read_data, schema_from_data, schema_to_dict, write_data
+from ._data import SavesData, schema_from_data, schema_to_dict
 from .sections import report_sentences
 
 # kind -> (RadGraph type, priority among equally long matches; lower wins)
@@ -95,7 +95,7 @@ def lexicon_terms(lex: dict) -> dict[str, list[str]]:
     return {key: list(lex[key]) for key in LEXICON_KINDS}
 
 
-class ReportEntities:
+class ReportEntities(SavesData):
     """Matches lexicon terms and sets ``doc.ents`` (labels ``Anatomy``/``Observation``) with kinds and concepts.
 
     The schema is read, and the term tables and phrase patterns built, on first use (then cached):
@@ -179,17 +179,6 @@ class ReportEntities:
         install_extensions()
         return self
 
-    def to_disk(self, path, *, exclude=()) -> None:
-        write_data(path, self._data())
-
-    def from_disk(self, path, *, exclude=()) -> "ReportEntities":
-        return self._set_data(read_data(path))
-
-    def to_bytes(self, *, exclude=()) -> bytes:
-        return data_to_bytes(self._data())
-
-    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportEntities":
-        return self._set_data(data_from_bytes(data))
 
 
 @Language.factory(

@@ -20,7 +20,7 @@ from ..labeling import (  # noqa: F401  (old import path)
     sentence_mentions,
 )
 from ..schemas import Schema, load_schema
-from ._data import data_from_bytes, data_to_bytes, read_data, schema_from_data, schema_to_dict, write_data
+from ._data import SavesData, schema_from_data, schema_to_dict
 from .graph import assemble, install_extensions as install_graph_extensions, span_record
 from .sections import report_sentences
 
@@ -33,7 +33,7 @@ def install_extensions() -> None:
     install_graph_extensions()
 
 
-class ReportLabels:
+class ReportLabels(SavesData):
     """Labels a report once: stores its RadGraph record on ``doc._.radgraph`` and its labels on
     ``doc._.labels``; ``doc._.graph`` is read from the stored record.
 
@@ -72,17 +72,6 @@ class ReportLabels:
         install_extensions()
         return self
 
-    def to_disk(self, path, *, exclude=()) -> None:
-        write_data(path, self._data())
-
-    def from_disk(self, path, *, exclude=()) -> "ReportLabels":
-        return self._set_data(read_data(path))
-
-    def to_bytes(self, *, exclude=()) -> bytes:
-        return data_to_bytes(self._data())
-
-    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportLabels":
-        return self._set_data(data_from_bytes(data))
 
 
 @Language.factory(

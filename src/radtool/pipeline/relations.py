@@ -19,7 +19,7 @@ from spacy.tokens import Doc, Span, Token
 
 from ..resources import lexicon
 from ..labeling import ANATOMY, OBSERVATION
-from ._data import data_from_bytes, data_to_bytes, read_data, write_data
+from ._data import SavesData
 from .sections import report_sentences
 
 LOCATED_AT = "located_at"
@@ -68,7 +68,7 @@ def span_distance(a: Span, b: Span) -> int:
     return tree + BARRIER_COST * barriers
 
 
-class ReportRelations:
+class ReportRelations(SavesData):
     """Sets ``doc._.relations`` per report sentence (``doc.spans["radtool_sentences"]``).
 
     The cue matcher is built on first use; ``to_disk`` saves the cue phrases."""
@@ -116,17 +116,6 @@ class ReportRelations:
         install_extensions()
         return self
 
-    def to_disk(self, path, *, exclude=()) -> None:
-        write_data(path, self._data())
-
-    def from_disk(self, path, *, exclude=()) -> "ReportRelations":
-        return self._set_data(read_data(path))
-
-    def to_bytes(self, *, exclude=()) -> bytes:
-        return data_to_bytes(self._data())
-
-    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportRelations":
-        return self._set_data(data_from_bytes(data))
 
     def _nearest(self, ents: list[Span], source: int, targets: list[int], limit: int) -> int | None:
         best = None

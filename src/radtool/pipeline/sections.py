@@ -19,7 +19,7 @@ from spacy.tokens import Doc, Span
 
 from ..labeling import UNSECTIONED, label_sections
 from ..resources import section_rules
-from ._data import data_from_bytes, data_to_bytes, read_data, write_data
+from ._data import SavesData
 
 _ABBREVIATIONS = {"dr", "vs", "approx", "e.g", "i.e", "etc", "mr", "mrs", "ms", "no", "fig", "st", "cf", "resp", "incl"}
 
@@ -152,7 +152,7 @@ def install_extensions() -> None:
         Span.set_extension("radtool_section", getter=_span_section)
 
 
-class ReportSections:
+class ReportSections(SavesData):
     """Finds sections (``doc._.radtool_sections``) and report sentences (``doc.spans["radtool_sentences"]``).
 
     Works anywhere in a pipeline. Before the parser (``radtool.load()`` puts it first) it also sets the
@@ -210,21 +210,12 @@ class ReportSections:
 
     # ------------------------------------------------------------ serialization
 
-    def to_disk(self, path, *, exclude=()) -> None:
-        write_data(path, {"section_rules": self.rules})
+    def _data(self) -> dict:
+        return {"section_rules": self.rules}
 
-    def from_disk(self, path, *, exclude=()) -> "ReportSections":
-        data = read_data(path)
+    def _set_data(self, data: dict) -> "ReportSections":
         if "section_rules" in data:
             self.rules, self._titles = data["section_rules"], None
-        install_extensions()
-        return self
-
-    def to_bytes(self, *, exclude=()) -> bytes:
-        return data_to_bytes({"section_rules": self.rules})
-
-    def from_bytes(self, data: bytes, *, exclude=()) -> "ReportSections":
-        self.rules, self._titles = data_from_bytes(data)["section_rules"], None
         install_extensions()
         return self
 
