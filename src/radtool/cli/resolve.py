@@ -14,6 +14,7 @@ from ..errors import UserError, shown
 from ..io import write_csv, write_json
 from ..io.labels import LabelTable, format_value, read_labels, write_labels
 from ..io.writers import atomic_dir, check_replaceable
+from .options import OutOpt, QuietOpt
 from ._common import console, handle_errors
 
 OUTPUTS = ("labels.csv", "provenance.csv", "resolve.json", "policies")  # what an older radtool wrote here
@@ -133,45 +134,47 @@ def resolve(parse_dir: Path, out: Path, policy: str = "similarity", k: int = 10,
     return summary
 
 
+@handle_errors
+def resolve_cli(
+    parse_dir: Path = typer.Argument(..., help="A radtool parse output folder (labels.csv + graphs.jsonl).", show_default=False),
+    out: OutOpt = Path("radtool-resolved"),
+    policy: str = typer.Option("similarity", "--policy", help="keep (-1 stays), u_ones (-1 → 1), u_zeros (-1 → 0), similarity (vote of the k most similar reports), or calibrated (that vote against the finding's base rate)."),
+    k: int = typer.Option(10, "--k", help="Reports that vote on each uncertain label (similarity policy)."),
+    features: Optional[list[str]] = typer.Option(None, "--features", help="Feature families for the similarity (default noun_phrases, verbs, entities)."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels CSV: score every policy side by side (positive = 1; -1 counts as negative)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="calibrated policy: likelihood ratio (vote odds / base-rate odds) needed to resolve to 1, or its inverse to 0 (default 16, tuned on the OpenI TUNE split)."),
+    fallback: int = typer.Option(0, "--fallback", help="calibrated policy: value for uncertain labels whose vote is not confident (0, 1 or -1)."),
+    holdout_every: Optional[int] = typer.Option(None, "--holdout-every", help="With --gold, also score a TUNE and a HELD-OUT split: held out = reports whose id number is divisible by N (OpenI: 5)."),
+    quiet: QuietOpt = False,
+) -> None:
+    """Resolve uncertain labels (-1) by a policy and record where each resolved value came from."""
+    summary = resolve(parse_dir, out, policy=policy, k=k, features=features, gold=gold, lr=lr, fallback=fallback,
+                      holdout_every=holdout_every)
+    if quiet:
+        return
+    n, policy_used = summary["uncertain_labels"], summary["policy"]
+    line = f"{n} uncertain labels in {summary['reports']} reports; "
+    if policy_used == "similarity":
+        line += (f"similarity vote: {summary['similarity_to_1']} → 1, {summary['similarity_to_0']} → 0, "
+                 f"{n - summary['resolved_by_similarity']} left -1 (no certain neighbour)")
+    elif policy_used == "calibrated":
+        c = summary["calibrated"]
+        line += (f"calibrated vote (LR ≥ {c['lr']:g} → 1, ≤ 1/{c['lr']:g} → 0, else {c['fallback']}): "
+                 f"{c['to_1']} → 1, {c['to_0']} → 0, {c['to_fallback_or_kept']} → {c['fallback']}")
+    else:
+        line += {"keep": "all kept as -1", "u_ones": f"all {n} → 1", "u_zeros": f"all {n} → 0"}[policy_used]
+    console.print(Text(f"{line}. labels.csv uses policy {policy_used} → {shown(out)}"))
+    if "scores" in summary:
+        tables = [("all", summary["scores"])] + list(summary.get("split_scores", {}).items())
+        for name, scores in tables:
+            what = "" if name == "all" else f" — {name.upper()} split (id number {'not ' if name == 'tune' else ''}divisible by {summary['holdout_every']})"
+            table = Table(title=f"policies against {summary['gold']}{what} ({next(iter(scores.values()))['reports']} reports, positive = 1)", title_justify="left")
+            for col in ("policy", "micro-F1", "macro-F1", "micro-P", "micro-R", "macro-P", "macro-R"):
+                table.add_column(col, justify="left" if col == "policy" else "right")
+            for p, s in scores.items():
+                table.add_row(p, *(f"{s[key]:.3f}" for key in ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "macro_precision", "macro_recall")))
+            console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("resolve")
-    @handle_errors
-    def resolve_cli(
-        parse_dir: Path = typer.Argument(..., help="A radtool parse output folder (labels.csv + graphs.jsonl).", show_default=False),
-        out: Path = typer.Option(Path("radtool-resolved"), "--out", "-o", help="Output folder."),
-        policy: str = typer.Option("similarity", "--policy", help="keep (-1 stays), u_ones (-1 → 1), u_zeros (-1 → 0), similarity (vote of the k most similar reports), or calibrated (that vote against the finding's base rate)."),
-        k: int = typer.Option(10, "--k", help="Reports that vote on each uncertain label (similarity policy)."),
-        features: Optional[list[str]] = typer.Option(None, "--features", help="Feature families for the similarity (default noun_phrases, verbs, entities)."),
-        gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels CSV: score every policy side by side (positive = 1; -1 counts as negative)."),
-        lr: Optional[float] = typer.Option(None, "--lr", help="calibrated policy: likelihood ratio (vote odds / base-rate odds) needed to resolve to 1, or its inverse to 0 (default 16, tuned on the OpenI TUNE split)."),
-        fallback: int = typer.Option(0, "--fallback", help="calibrated policy: value for uncertain labels whose vote is not confident (0, 1 or -1)."),
-        holdout_every: Optional[int] = typer.Option(None, "--holdout-every", help="With --gold, also score a TUNE and a HELD-OUT split: held out = reports whose id number is divisible by N (OpenI: 5)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables."),
-    ) -> None:
-        """Resolve uncertain labels (-1) by a policy and record where each resolved value came from."""
-        summary = resolve(parse_dir, out, policy=policy, k=k, features=features, gold=gold, lr=lr, fallback=fallback,
-                          holdout_every=holdout_every)
-        if quiet:
-            return
-        n, policy_used = summary["uncertain_labels"], summary["policy"]
-        line = f"{n} uncertain labels in {summary['reports']} reports; "
-        if policy_used == "similarity":
-            line += (f"similarity vote: {summary['similarity_to_1']} → 1, {summary['similarity_to_0']} → 0, "
-                     f"{n - summary['resolved_by_similarity']} left -1 (no certain neighbour)")
-        elif policy_used == "calibrated":
-            c = summary["calibrated"]
-            line += (f"calibrated vote (LR ≥ {c['lr']:g} → 1, ≤ 1/{c['lr']:g} → 0, else {c['fallback']}): "
-                     f"{c['to_1']} → 1, {c['to_0']} → 0, {c['to_fallback_or_kept']} → {c['fallback']}")
-        else:
-            line += {"keep": "all kept as -1", "u_ones": f"all {n} → 1", "u_zeros": f"all {n} → 0"}[policy_used]
-        console.print(Text(f"{line}. labels.csv uses policy {policy_used} → {shown(out)}"))
-        if "scores" in summary:
-            tables = [("all", summary["scores"])] + list(summary.get("split_scores", {}).items())
-            for name, scores in tables:
-                what = "" if name == "all" else f" — {name.upper()} split (id number {'not ' if name == 'tune' else ''}divisible by {summary['holdout_every']})"
-                table = Table(title=f"policies against {summary['gold']}{what} ({next(iter(scores.values()))['reports']} reports, positive = 1)", title_justify="left")
-                for col in ("policy", "micro-F1", "macro-F1", "micro-P", "micro-R", "macro-P", "macro-R"):
-                    table.add_column(col, justify="left" if col == "policy" else "right")
-                for p, s in scores.items():
-                    table.add_row(p, *(f"{s[key]:.3f}" for key in ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "macro_precision", "macro_recall")))
-                console.print(table)
+    app.command("resolve")(resolve_cli)
