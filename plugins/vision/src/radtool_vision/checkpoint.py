@@ -5,13 +5,26 @@ Like timm's ``load_checkpoint`` / ``clean_state_dict``: every file is read with
 dicts are cleaned of DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) prefixes, and a
 checkpoint is always built by :func:`checkpoint_dict`, whether it is the best epoch (weights and
 what inference needs) or the last one (plus optimiser and loop state, for ``--resume``).
+
+A training run's files are written as one unit (:func:`run_state`): ``best.pt``, ``last.pt``,
+``metrics.json``, ``config.json``, ``history.csv`` and the curves live in ``RUN/state/``, which is
+replaced as a whole at each epoch (``radtool.io.writers.atomic_dir``: an atomic exchange of two
+folders), and ``RUN/best.pt`` etc. are relative links into it. A kill at any point therefore leaves
+either the previous epoch's files or the new epoch's, never a mix: best.pt, metrics.json and
+config.json always describe the same best epoch, and last.pt's loop state always agrees with them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from radtool.io.writers import MARKER, atomic_dir, recover
 
 from .errors import UserError
 from .io import save_torch
@@ -144,3 +157,77 @@ def load_weights(model: "nn.Module", path: str | Path) -> dict[str, int]:
     report = {"loaded": len(matched), "skipped": len(state) - len(matched), "missing": len(own) - len(matched)}
     logger.info("loaded %(loaded)d tensors from weights file (%(skipped)d skipped, %(missing)d left)", report)
     return report
+
+
+# -- the run folder's files as one unit ---------------------------------------------------------
+
+STATE_DIR = "state"
+
+
+def open_run_state(run: str | Path) -> None:
+    """Undo what a kill inside the (non-exchange) fallback swap of ``RUN/state`` left, before reading a run."""
+    state = Path(run) / STATE_DIR
+    if Path(run).is_dir():
+        try:
+            note = recover(state)
+        except OSError as exc:  # a read-only copy of a run: read what is there
+            note = f"cannot restore {state} ({exc.strerror})"
+        if note:
+            logger.warning(note)
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """An unchanged file into the new unit: a hard link (no copy of a large checkpoint), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _link(run: Path, name: str) -> None:
+    """``RUN/name`` -> ``state/name`` (relative), replacing whatever is there in one rename."""
+    top = run / name
+    target = f"{STATE_DIR}/{name}"
+    if top.is_symlink() and os.readlink(top) == target:
+        return
+    tmp = run / f".{name}.link.tmp"
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    os.replace(tmp, top)
+
+
+@contextmanager
+def run_state(run: str | Path) -> Iterator[Path]:
+    """A folder to write this epoch's run files into; on success it replaces ``RUN/state`` as a whole.
+
+    Files the block does not write are carried over from the current unit (hard links), or, for a
+    run written before units existed, from the plain files at the top of ``RUN``. Top-level names new
+    to the run are linked before the swap (a link to a file not there yet reads as "not written");
+    plain legacy files are replaced by links only after it, so a kill never loses one.
+    """
+    run = Path(run)
+    current = run / STATE_DIR
+    open_run_state(run)
+    for name in LINKED:  # a link being made when a run was killed
+        if (run / f".{name}.link.tmp").is_symlink():
+            (run / f".{name}.link.tmp").unlink()
+    with atomic_dir(current) as tmp:
+        yield tmp
+        source = current if current.is_dir() else run
+        for name in LINKED:
+            old = source / name
+            if not (tmp / name).exists() and old.is_file():
+                _carry(old, tmp / name)
+        names = sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != MARKER)
+        for name in names:
+            if not (run / name).exists() and not (run / name).is_symlink():
+                _link(run, name)
+    for name in names:
+        _link(run, name)
+
+
+# the run files that live in RUN/state (cache/ and anything else stay at the top)
+LINKED = ("best.pt", "last.pt", "metrics.json", "config.json", "history.csv", "loss.png", "metrics.png")

@@ -32,7 +32,7 @@ from .images import ImageReadError, find_images, load_resized, pixel_budget
 from .io import write_csv, write_json
 from radtool.io.writers import atomic_dir, check_replaceable
 from .metrics import full_report
-from .checkpoint import load_checkpoint, load_model_state
+from .checkpoint import load_checkpoint, load_model_state, open_run_state
 from .data_config import DataConfig
 from .families import ClassifierPlugin
 from .plugins import load_plugin
@@ -59,6 +59,8 @@ class LoadedRun:
 def load_run(run: str | Path, device: str = "auto") -> LoadedRun:
     """Rebuild the best model of a run (``RUN/best.pt``, or a checkpoint file) on ``device``."""
     run = Path(run)
+    if run.is_dir():
+        open_run_state(run)  # RUN/best.pt links into RUN/state, replaced whole at each epoch
     path = run / "best.pt" if run.is_dir() else run
     if not path.is_file():
         raise UserError(f"no trained model in {run} (best.pt missing); train one with `radtool classify train`")

@@ -9,7 +9,10 @@ validation loss; :func:`train_one_epoch` makes no host synchronisation per step 
 summed on the device). On CUDA, steps run in bf16 autocast with channels_last, compiled with
 ``torch.compile`` by default. The same code runs in one process or under ``torchrun`` (DDP);
 ``--batch-size`` is the global batch, split over ranks, so a DDP run sees the same batches as a
-single-process run. Checkpoints are written and read only by :mod:`radtool_vision.checkpoint`.
+single-process run. Checkpoints are written and read only by :mod:`radtool_vision.checkpoint`,
+and each epoch's run files (best.pt, last.pt, metrics.json, config.json, history, curves) are
+written together as one unit (:func:`radtool_vision.checkpoint.run_state`), so any kill leaves
+them all at one epoch.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch.nn.functional as F
 from . import __version__
 from .batches import BatchFeeder, Split, epoch_order
 from .cache import load_or_build
-from .checkpoint import check_resumable, load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import check_resumable, load_checkpoint, load_model_state, open_run_state, run_state, save_checkpoint
 from .data import (
     BALANCE_MODES,
     DEFAULT_CLASSES,
@@ -345,6 +348,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is a file; give a folder for the run")
     last_path, best_path = out / "last.pt", out / "best.pt"
+    open_run_state(out)  # a kill inside a fallback (non-exchange) swap of RUN/state is undone first
     if cfg.resume and not last_path.is_file():
         raise UserError(f"--resume: no checkpoint {last_path} to resume from")
     if not cfg.resume and (last_path.exists() or best_path.exists()):
@@ -475,7 +479,8 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
     }
     best_meta = _best_meta(load_checkpoint(best_path, "best checkpoint")) if cfg.resume and best_path.is_file() else None
     if runtime.is_main:
-        _write_summary(out, summary, best_meta)
+        with run_state(out) as unit:  # config.json for these options; metrics.json re-derived from best.pt
+            _write_summary(unit, summary, best_meta)
         reporter.info(f"{steps_per_epoch} steps per epoch of {global_batch} images ({n_train} training, "
                       f"{len(val_split)} validation), lr {lr:.2e}, {runtime.device.type}"
                       f"{', bf16' if precision.amp_dtype else ''}{', channels_last' if precision.channels_last else ''}"
@@ -546,27 +551,28 @@ def _train(cfg: TrainConfig, plugin: ClassifierPlugin, arch: str, runtime: Runti
             loop["bad_epochs"] += 1
         if runtime.is_main:
             reporter.epoch(row)
-            if improved:
-                # best.pt first, holding its own metrics report: it is the source that metrics.json and
-                # config.json are derived from, and last.pt (written after it) never claims a best
-                # epoch that best.pt does not hold
-                report = full_report(probs, val_split.targets, cfg.classes, loop["thresholds"], "validation")
-                report.update({"epoch": epoch, "val_loss": val_loss})
-                best = {**meta, "thresholds": [float(t) for t in loop["thresholds"]], "epoch": epoch,
-                        "val_loss": float(val_loss), "report": report}
-                save_checkpoint(best_path, model, best)
-                best_meta = _best_meta(best)
-                _write_summary(out, summary, best_meta)
-            save_checkpoint(last_path, model, {**meta, "thresholds": [float(t) for t in loop["thresholds"]]},
-                            optimizer, loop)
-            _write_history(out, loop["history"])
+            thresholds = [float(t) for t in loop["thresholds"]]
+            # one unit: the epoch's files appear together or not at all (checkpoint.run_state); best.pt
+            # holds its own metrics report, and metrics.json / config.json are derived from it
+            with run_state(out) as unit:
+                if improved:
+                    report = full_report(probs, val_split.targets, cfg.classes, loop["thresholds"], "validation")
+                    report.update({"epoch": epoch, "val_loss": val_loss})
+                    best = {**meta, "thresholds": thresholds, "epoch": epoch, "val_loss": float(val_loss),
+                            "report": report}
+                    save_checkpoint(unit / "best.pt", model, best)
+                    best_meta = _best_meta(best)
+                _write_summary(unit, summary, best_meta)
+                save_checkpoint(unit / "last.pt", model, {**meta, "thresholds": thresholds}, optimizer, loop)
+                _write_history(unit, loop["history"], out.name)
         barrier(runtime)
 
     if loop["bad_epochs"] >= cfg.patience and len(loop["history"]) < cfg.epochs:
         stopped_early = True
     summary.update({"epochs_run": len(loop["history"]), "stopped_early": stopped_early})
     if runtime.is_main:
-        summary = _write_summary(out, summary, best_meta)
+        with run_state(out) as unit:
+            summary = _write_summary(unit, summary, best_meta)
     return broadcast_object(runtime, summary)
 
 
@@ -589,27 +595,28 @@ def _best_meta(best: dict[str, Any]) -> dict[str, Any]:
             "thresholds": dict(zip(best["classes"], best["thresholds"])), "report": best.get("report")}
 
 
-def _write_summary(out: Path, summary: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
-    """metrics.json then config.json, their best-epoch fields derived from what best.pt holds."""
+def _write_summary(unit: Path, summary: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
+    """metrics.json and config.json into a run unit, their best-epoch fields derived from what best.pt holds."""
     summary = dict(summary)
     if best is None:
         summary.update({"best_epoch": 0, "best_val_loss": None})
     else:
         summary.update({k: v for k, v in best.items() if k != "report"})
         if isinstance(best.get("report"), dict):
-            write_json(out / "metrics.json", best["report"])
-    write_json(out / "config.json", summary)
+            write_json(unit / "metrics.json", best["report"])
+    write_json(unit / "config.json", summary)
     return summary
 
 
-def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
+def _write_history(unit: Path, history: list[dict[str, Any]], title: str) -> None:
     from .plots import training_curves
 
-    write_csv(out / "history.csv", HISTORY_COLUMNS, ([r.get(c) for c in HISTORY_COLUMNS] for r in history))
-    training_curves(history, out, title=out.name)
+    write_csv(unit / "history.csv", HISTORY_COLUMNS, ([r.get(c) for c in HISTORY_COLUMNS] for r in history))
+    training_curves(history, unit, title=title)
 
 
 def load_config(run: Path) -> dict[str, Any]:
+    open_run_state(run)
     path = Path(run) / "config.json"
     if not path.is_file():
         raise UserError(f"no training run in {run} (config.json missing)")
