@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml plugins/vision/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
-	$(BIN)/python -m pip install --quiet -e ".[dev]" -e plugins/vision
+	$(BIN)/python -m pip install --quiet -e ".[dev,dask]" -e plugins/vision
 	touch $(STAMP)
 
 install: $(STAMP)
