@@ -85,9 +85,10 @@ def main() -> None:
     print(f"{'contender':45s} {'seconds':>8s} {'x ref':>6s} {'peak RSS MB':>12s}")
     for name, (wall, rss) in best.items():
         print(f"{name:45s} {wall:8.2f} {wall / ref:6.2f} {rss:12.0f}")
-    import torch  # noqa: F401  (only to say whether the vision plugin's torch is installed here)
+    import importlib.util
 
-    print("torch installed in this environment: yes (the case the target is about)")
+    has_torch = importlib.util.find_spec("torch") is not None  # the case the target is about: torch beside spaCy
+    print(f"torch installed in this environment: {'yes' if has_torch else 'no'}")
 
 
 if __name__ == "__main__":
