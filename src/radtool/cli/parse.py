@@ -146,25 +146,32 @@ def _local_partitions(parser, chunks: Iterable[list], advance: Callable[[int], N
         yield part
 
 
+def _in_order(submit: Callable[[int, list], object], chunks: Iterable[tuple[int, list]], slots: int, advance,
+              window: deque) -> Iterator[Partition]:
+    """Submit partitions as futures, at most ``slots`` in flight, and yield their results in input order.
+    ``window`` holds the pending ``(size, future)`` pairs, so the caller can cancel them on error."""
+    for index, chunk in chunks:
+        window.append((len(chunk), submit(index, chunk)))
+        while len(window) >= slots:
+            n, fut = window.popleft()
+            yield fut.result()
+            advance(n)
+    while window:
+        n, fut = window.popleft()
+        yield fut.result()
+        advance(n)
+
+
 def _pool_partitions(n_process: int, config: tuple, chunks: Iterable[tuple[int, list]], advance) -> Iterator[Partition]:
     from concurrent.futures import ProcessPoolExecutor
 
     from ..parse import _pool_init, parse_partition_task
 
     pool = ProcessPoolExecutor(n_process, initializer=_pool_init, initargs=(os.getpid(), *config))
-    window: deque = deque()
     finished = False
     try:
-        for index, chunk in chunks:
-            window.append((len(chunk), pool.submit(parse_partition_task, chunk, index, *config)))
-            while len(window) >= 2 * n_process:
-                n, fut = window.popleft()
-                yield fut.result()
-                advance(n)
-        while window:
-            n, fut = window.popleft()
-            yield fut.result()
-            advance(n)
+        yield from _in_order(lambda index, chunk: pool.submit(parse_partition_task, chunk, index, *config),
+                             chunks, 2 * n_process, advance, deque())
         finished = True
     finally:
         if finished:
@@ -198,16 +205,8 @@ def _dask_partitions(client, config: tuple, chunks: Iterable[tuple[int, list]], 
     slots = max(2, 2 * sum(client.nthreads().values()))
     window: deque = deque()
     try:
-        for index, chunk in chunks:
-            window.append((len(chunk), client.submit(parse_partition_task, chunk, index, *config, pure=False)))
-            while len(window) >= slots:
-                n, fut = window.popleft()
-                yield fut.result()
-                advance(n)
-        while window:
-            n, fut = window.popleft()
-            yield fut.result()
-            advance(n)
+        yield from _in_order(lambda index, chunk: client.submit(parse_partition_task, chunk, index, *config, pure=False),
+                             chunks, slots, advance, window)
     finally:
         for _n, fut in window:
             fut.cancel()
