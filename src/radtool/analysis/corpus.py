@@ -7,13 +7,13 @@ corpus; :func:`load_corpus` gives them as a list, for commands that need random 
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError, missing_file
+from ..io.labels import read_header
 
 
 @dataclass
@@ -62,12 +62,7 @@ def parse_dir_warning(parse_dir: Path) -> str | None:
 
 
 def _label_header(parse_dir: Path) -> tuple[str | None, list[str]]:
-    labels = parse_dir / "labels.csv"
-    if not labels.is_file():
-        return None, []
-    with labels.open(encoding="utf-8-sig", newline="") as fh:
-        header = next(csv.reader(fh), [])
-    return (header[0], header[1:]) if header else (None, [])
+    return read_header(parse_dir / "labels.csv")
 
 
 def load_parse_dir(parse_dir: Path) -> Corpus:

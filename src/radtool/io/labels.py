@@ -186,6 +186,19 @@ def read_labels(path: str | Path, id_col: str | int | None = None, what: str = "
     return LabelTable(path, id_col, columns, ids, rows, lines)
 
 
+def read_header(path: str | Path) -> tuple[str | None, list[str]]:
+    """The id column and label columns of a radtool labels.csv (id first), from its header line only;
+    ``(None, [])`` when the file is missing or empty. For readers that need the layout, not the rows."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        return None, []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    return (header[0], header[1:]) if header else (None, [])
+
+
 def write_labels(path: str | Path, id_name: str, columns: Sequence[str],
                  rows: Iterable[tuple[str, Sequence[int | float | None]]]) -> int:
     """Write a labels CSV atomically: ``rows`` are ``(id, values aligned with columns)``, values
