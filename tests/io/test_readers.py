@@ -5,7 +5,7 @@ import json
 import pytest
 
 from radtool.errors import UserError
-from radtool.io.readers import read_reports
+from radtool.io.readers import iter_reports, read_reports
 from tests import hostile
 
 
@@ -157,3 +157,87 @@ def test_reports_column_is_text_not_id(tmp_path):
     path = hostile.write_bytes(tmp_path, "r.csv", b"Reports\nNo effusion.\n")
     reports, id_name = read_reports(path)
     assert (reports[0].id, reports[0].text, id_name) == ("1", "No effusion.", "report_id")
+
+
+# ---------------------------------------------------------------- the streaming reader (issue 12)
+
+
+def _records_of_whole_text(path, delimiter=","):
+    from radtool.io.text import csv_records, read_text
+
+    return list(csv_records(read_text(path, "input"), path, "input", delimiter))
+
+
+def test_streamed_csv_records_are_those_of_the_whole_text_across_chunk_boundaries(tmp_path):
+    # CRs, CRLFs, multi-line quoted fields and multi-byte characters cut by the 8 KB decoding chunks
+    from radtool.io.readers import _csv_rows
+
+    rows = [f'r{i},"Line {"é" * (i % 5)} one.\r\nLine ""two"".\rEnd."' if i % 3 == 0 else f"r{i},No pneumothorax.\r" for i in range(3000)]
+    path = hostile.write_bytes(tmp_path, "r.csv", ("\ufeffreport_id,report\r\n" + "\r\n".join(rows) + "\n\n").encode())
+    streamed = list(_csv_rows(path, ","))
+    assert streamed == _records_of_whole_text(path) and len(streamed) == 3001
+    assert len(iter_reports(path)) == 3000 and [r.row for r in iter_reports(path)] == list(range(1, 3001))
+
+
+@pytest.mark.parametrize("maker,line", [
+    (lambda d: hostile.csv_unterminated_quote(d, n=30_000, bad_row=29_990), 29_991),
+    (lambda d: hostile.csv_stray_quote_pairs_later(d, bad_row=25_000, n=30_000), 25_001),
+])
+def test_a_broken_quote_late_in_a_big_csv_fails_when_counting_before_any_report_is_built(tmp_path, maker, line):
+    path = maker(tmp_path)
+    with pytest.raises(UserError) as whole:
+        _records_of_whole_text(path)  # the one home of the message: what the reader said before it streamed
+    stream = iter_reports(path)  # the header is fine: nothing to say yet
+    with pytest.raises(UserError) as counted:
+        len(stream)
+    assert str(counted.value) == str(whole.value) and f"quote opened on line {line}" in str(counted.value)
+    with pytest.raises(UserError) as read:
+        read_reports(path)
+    assert str(read.value) == str(whole.value)
+
+
+def test_iter_reports_gives_the_reports_of_read_reports_for_every_format(tmp_path):
+    folder = tmp_path / "folder" / "p10"
+    folder.mkdir(parents=True)
+    (folder / "s2.txt").write_text("No effusion.")
+    (folder.parent / "s1.txt").write_bytes(b"Caf\xe9.")
+    for path in (hostile.csv_odd_ids(tmp_path), hostile.jsonl_blank_lines_and_bad_record(tmp_path), hostile.jsonl_with_bom(tmp_path),
+                 hostile.csv_control_characters(tmp_path), folder.parent):
+        stream = iter_reports(path)
+        reports, id_name = read_reports(path)
+        assert list(stream) == reports == list(stream)  # read again from the file on each iteration
+        assert len(stream) == len(reports) and stream.id_column == id_name
+
+
+def test_column_errors_come_from_iter_reports_itself(tmp_path):
+    with pytest.raises(UserError, match="no report text column"):
+        iter_reports(hostile.write_bytes(tmp_path, "n.csv", b"report_id,notes\nr1,a\n"))
+    with pytest.raises(UserError, match="has no records"):
+        iter_reports(hostile.write_bytes(tmp_path, "n.jsonl", b"\xef\xbb\xbf\n"))
+
+
+def test_a_file_that_changes_between_count_and_read_is_an_error_not_lost_rows(tmp_path):
+    path = hostile.reports_csv(tmp_path, n=50)
+    stream = iter_reports(path)
+    assert len(stream) == 50
+    path.write_text("\n".join(path.read_text().splitlines()[:30]) + "\n")
+    with pytest.raises(UserError, match=r"changed while it was read \(50 records, then 29\)"):
+        list(stream)
+
+
+def test_iterating_holds_one_report_not_the_corpus(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.csv"
+    path.write_text("report_id,report\n" + "".join(f"r{i},Heart size is normal. No effusion {i} mm. Lungs are clear.\n" for i in range(20_000)))
+    tracemalloc.start()
+    try:
+        n = sum(1 for _ in iter_reports(path))
+        streamed = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        reports, _ = read_reports(path)
+        listed = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == len(reports) == 20_000
+    assert streamed * 10 < listed  # the list: ~1 KB a report; the stream: a few chunks

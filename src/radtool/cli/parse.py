@@ -23,7 +23,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UserError
-from ..io import read_reports, write_json
+from ..io import iter_reports, write_json
 from ..io.labels import write_labels
 from ..io.writers import atomic_dir, atomic_write, check_replaceable, prepare_dir
 from ..parse import MEMO_SIZE, PARTITION, Partition, partitions
@@ -59,13 +59,6 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
         raise UserError(f"--shard must be I/N with 0 <= I < N (e.g. 0/4), not {value!r}")
     return int(m.group(1)), int(m.group(2))
-
-
-def _drain(items: list) -> Iterator:
-    """Yield the items of a list front to back, letting go of each as it is taken."""
-    items.reverse()
-    while items:
-        yield items.pop()
 
 
 class RunTotals:
@@ -271,15 +264,16 @@ def parse(
         raise UserError("--scheduler and --shard work with the spacy backend only")
     schema_obj = load_schema(schema)
     columns = list(schema_obj.columns)
-    reports, id_name = read_reports(input_path, id_col, text_cols)
-    n_reports = len(reports)
+    reports = iter_reports(input_path, id_col, text_cols)  # read in chunks as partitions are taken
+    id_name = reports.id_column
+    n_reports = len(reports)  # counted without building reports (a CSV is checked whole here, before any work)
     check_replaceable(out, OUTPUTS)  # before any long work
     if graphml:
         prepare_dir(graphml, "GraphML folder")
     label_secs = frozenset(sections) if sections else label_sections()
     config = (model, str(schema), tuple(sorted(label_secs)), memo_size)
 
-    chunks: Iterable[tuple[int, list]] = enumerate(partitions(_drain(reports), partition))
+    chunks: Iterable[tuple[int, list]] = enumerate(partitions(reports, partition))
     if shard:
         i, n = shard
         chunks = ((p, c) for p, c in chunks if p % n == i)

@@ -22,14 +22,19 @@ open it as text in a spreadsheet.
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import json
 import re
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError, missing_column, missing_file, shown
 from .labels import ID_COLUMNS, find_column
-from .text import csv_records, decode, read_bytes, sanitize
+from .text import BINARY_PROBE, csv_records, decode, read_bytes, read_text, sanitize
 
 SINGLE_TEXT_COLUMNS = ("report", "Report", "text", "Text", "Report Impression", "report_text", "Reports", "REPORT", "TEXT")
 MAX_CHARS = 200_000  # a report longer than this is cut, and the row says so
@@ -140,28 +145,109 @@ def _check_unique(header: list[str], used: list[str], path: Path) -> None:
             raise UserError(f"{shown(path)}: column {name!r} appears {header.count(name)} times in the header; rename the copies")
 
 
-def read_csv(path: Path, id_col: str | None, text_cols: list[str] | None) -> tuple[list[Report], str | None]:
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    text = decode(read_bytes(path, "input"), path, "input")
-    records = csv_records(text, path, "input", delimiter)
+READ_CHUNK = 1 << 20  # bytes read from an input file at a time
+
+
+def _open(path: Path, what: str) -> BinaryIO:
     try:
-        _line, header = next(records)
+        return path.open("rb", buffering=READ_CHUNK)
+    except OSError:
+        read_bytes(path, what)  # fails the same way, with the one-line message worded in radtool.io.text
+        raise
+
+
+def _check_head(fh: BinaryIO, path: Path, what: str) -> None:
+    """What :func:`radtool.io.text.decode` refuses in a whole file (empty, binary), from its first bytes
+    (and, when they are all blank, from the rest); ``fh`` is left at the start."""
+    head = fh.read(BINARY_PROBE)
+    if head.strip():
+        decode(head, path, what)  # binary signatures and NUL-heavy heads (decode looks at the first 8 KB only)
+    elif all(not chunk.strip() for chunk in iter(lambda: fh.read(READ_CHUNK), b"")):
+        decode(b"", path, what)  # nothing but whitespace: "is empty"
+    fh.seek(0)
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line where the record starts, fields)`` for each record of a CSV file, read in chunks: the records
+    of :func:`radtool.io.text.csv_records` over the whole text, with its checks and its error message."""
+    csv.field_size_limit(sys.maxsize)
+    with _open(path, "input") as fh:
+        _check_head(fh, path, "input")
+        # the same text as decode(): BOM dropped, undecodable bytes kept as surrogate escapes for sanitize()
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        previous = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                _csv_error(path, delimiter)
+            start, previous = previous + 1, reader.line_num
+            if fields:  # an empty line is no record; a line of spaces is one (with an empty field)
+                yield start, fields
+
+
+def _csv_error(path: Path, delimiter: str) -> None:
+    """Raise the malformed-CSV error of :func:`radtool.io.text.csv_records`, which names the line a quote
+    opened on from the whole text: only on this path is the whole file read at once."""
+    for _record in csv_records(read_text(path, "input"), path, "input", delimiter):
+        pass
+    raise UserError(f"input {shown(path)} changed while it was read; run again")
+
+
+@dataclass
+class _CsvLayout:
+    header: list[str]
+    id_col: str | None
+    text_cols: list[str]
+    position: dict[str, int]
+
+
+def _csv_header(rows: Iterator[tuple[int, list[str]]], path: Path) -> list[str]:
+    try:
+        _line, header = next(rows)
     except StopIteration:
         raise UserError(f"input {shown(path)} is empty: expected a header row") from None
-    header = [sanitize(h, "header", split_runs=False)[0].strip() for h in header]
+    return [sanitize(h, "header", split_runs=False)[0].strip() for h in header]
+
+
+def _csv_layout(header: list[str], path: Path, id_col: str | None, text_cols: list[str] | None) -> _CsvLayout:
     id_col, text_cols = resolve_columns(header, id_col, text_cols, path)
     _check_unique(header, [c for c in (id_col, *text_cols) if c], path)
-    position = {name: header.index(name) for name in (id_col, *text_cols) if name}
-    reports = []
-    for i, (line, fields) in enumerate(records, start=1):
-        row = {name: fields[at] if at < len(fields) else None for name, at in position.items()}
-        report = _report_from_row(row, i, line, id_col, text_cols)
-        if len(fields) > len(header):
-            report.warnings.append(f"row has {len(fields)} fields, the header {len(header)}; the extra ones are ignored")
-        elif len(fields) < len(header):
-            report.warnings.append(f"row has {len(fields)} fields, the header {len(header)}; the missing ones are blank")
-        reports.append(report)
-    return reports, id_col
+    return _CsvLayout(header, id_col, text_cols, {name: header.index(name) for name in (id_col, *text_cols) if name})
+
+
+def _csv_reports(path: Path, delimiter: str, layout: _CsvLayout) -> Iterator[Report]:
+    rows = _csv_rows(path, delimiter)
+    if _csv_header(rows, path) != layout.header:
+        raise UserError(f"input {shown(path)} changed while it was read (its header is not the same); run again")
+    width = len(layout.header)
+    for i, (line, fields) in enumerate(rows, start=1):
+        row = {name: fields[at] if at < len(fields) else None for name, at in layout.position.items()}
+        report = _report_from_row(row, i, line, layout.id_col, layout.text_cols)
+        if len(fields) > width:
+            report.warnings.append(f"row has {len(fields)} fields, the header {width}; the extra ones are ignored")
+        elif len(fields) < width:
+            report.warnings.append(f"row has {len(fields)} fields, the header {width}; the missing ones are blank")
+        yield report
+
+
+def _count(items: Iterator) -> int:
+    return sum(1 for _item in items)
+
+
+def _stream_csv(path: Path, id_col: str | None, text_cols: list[str] | None) -> ReportStream:
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    layout = _csv_layout(_csv_header(_csv_rows(path, delimiter), path), path, id_col, text_cols)  # column errors now
+    return ReportStream(path, layout.id_col, lambda: _csv_reports(path, delimiter, layout),
+                        lambda: _count(_csv_rows(path, delimiter)) - 1)
+
+
+def read_csv(path: Path, id_col: str | None, text_cols: list[str] | None) -> tuple[list[Report], str | None]:
+    stream = _stream_csv(path, id_col, text_cols)
+    return list(stream), stream.id_column
 
 
 def _json_cell(value: object) -> str | None:
@@ -172,38 +258,37 @@ def _json_cell(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def read_jsonl(path: Path, id_col: str | None, text_cols: list[str] | None) -> tuple[list[Report], str | None]:
-    """One record per non-blank line; line numbers are the file's own (blank lines counted)."""
-    raw = read_bytes(path, "input")
-    decode(raw[:8192] if raw.strip() else raw, path, "input")  # empty and binary files: one line
-    if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
-    parsed: list[tuple[int, dict | None, str | None]] = []  # (line, object, error)
-    keys: dict[str, None] = {}
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        if not chunk.strip():
-            continue
-        line = chunk.decode("utf-8", "surrogateescape")
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-            parsed.append((number, None, f"line {number} is not valid JSON: {reason}"))
-            continue
-        if not isinstance(obj, dict):
-            parsed.append((number, None, f"line {number} is a JSON {type(obj).__name__}, not an object"))
-            continue
-        keys.update(dict.fromkeys(obj))
-        parsed.append((number, obj, None))
-    if not parsed:
-        raise UserError(f"input {shown(path)} has no records")
-    resolved: tuple[str | None, list[str]] | None = None
-    if keys:  # one rule for every record: columns come from the keys of all records, in order of appearance
-        resolved = resolve_columns(list(keys), id_col, text_cols, path)
-    reports: list[Report] = []
-    for index, (number, obj, error) in enumerate(parsed, start=1):
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """``(line, object, error)`` for each non-blank line of a JSONL file, read in chunks; line numbers are the
+    file's own (blank lines counted)."""
+    with _open(path, "input") as fh:
+        # empty and binary files: one line (decided on the first 8 KB, as before the reader streamed)
+        decode(fh.read(BINARY_PROBE), path, "input")
+        fh.seek(0)
+        for number, chunk in enumerate(fh, start=1):
+            if number == 1 and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8):]
+            if chunk.endswith(b"\n"):
+                chunk = chunk[:-1]
+            if not chunk.strip():
+                continue
+            line = chunk.decode("utf-8", "surrogateescape")
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+                yield number, None, f"line {number} is not valid JSON: {reason}"
+                continue
+            if not isinstance(obj, dict):
+                yield number, None, f"line {number} is a JSON {type(obj).__name__}, not an object"
+                continue
+            yield number, obj, None
+
+
+def _jsonl_reports(path: Path, resolved: tuple[str | None, list[str]] | None) -> Iterator[Report]:
+    for index, (number, obj, error) in enumerate(_jsonl_lines(path), start=1):
         if error is not None or resolved is None:
-            reports.append(Report(id=str(index), row=index, line=number, error=error))
+            yield Report(id=str(index), row=index, line=number, error=error)
             continue
         rid, cols = resolved
         row = {k: _json_cell(v) for k, v in obj.items()}
@@ -211,44 +296,106 @@ def read_jsonl(path: Path, id_col: str | None, text_cols: list[str] | None) -> t
         if not any(col in obj for col in cols):
             report.error = f"line {number} has no {' or '.join(repr(c) for c in cols)} field"
             report.warnings = [w for w in report.warnings if w != "empty report text"]
-        reports.append(report)
-    return reports, (resolved[0] if resolved else id_col)
+        yield report
 
 
-def read_folder(path: Path) -> tuple[list[Report], str]:
-    # recursive, so MIMIC-CXR's files/p10/p10000032/s50414267.txt layout works as it is (id = s50414267)
-    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"), key=lambda p: p.relative_to(path).as_posix())
-    if not files:
-        raise UserError(f"no .txt files in folder {shown(path)} (or below it)")
-    reports = []
-    for i, file in enumerate(files, start=1):
+def _stream_jsonl(path: Path, id_col: str | None, text_cols: list[str] | None) -> ReportStream:
+    """One record per non-blank line. Columns come from the keys of all records, in order of appearance (one
+    rule for every record), so a first pass reads them (and counts the records) without building reports."""
+    keys: dict[str, None] = {}
+    count = 0
+    for _number, obj, _error in _jsonl_lines(path):
+        count += 1
+        if obj is not None:
+            keys.update(dict.fromkeys(obj))
+    if not count:
+        raise UserError(f"input {shown(path)} has no records")
+    resolved = resolve_columns(list(keys), id_col, text_cols, path) if keys else None
+    return ReportStream(path, resolved[0] if resolved else id_col, lambda: _jsonl_reports(path, resolved), lambda: count)
+
+
+def read_jsonl(path: Path, id_col: str | None, text_cols: list[str] | None) -> tuple[list[Report], str | None]:
+    """One record per non-blank line; line numbers are the file's own (blank lines counted)."""
+    stream = _stream_jsonl(path, id_col, text_cols)
+    return list(stream), stream.id_column
+
+
+def _folder_reports(path: Path, files: list[str]) -> Iterator[Report]:
+    for i, name in enumerate(files, start=1):
+        file = path / name
         report = Report(id=str(i), row=i)
         report.id = _clean_id(file.stem, report) or str(i)
         try:
             raw = file.read_bytes()
         except OSError as exc:  # one unreadable file is one error row; the rest go on
             report.error = f"cannot read {shown(file.relative_to(path))}: {exc.strerror or exc}"
-            reports.append(report)
+            yield report
             continue
         report.sections = [(None, _clean(raw.decode("utf-8", "surrogateescape"), report, file.name))]
         if not report.sections[0][1].strip():
             report.warnings.append("empty report text")
-        reports.append(report)
-    return reports, "report_id"
+        yield report
 
 
-def read_reports(path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None) -> tuple[list[Report], str]:
-    """All reports of ``path`` in order, and the name of the id column for outputs."""
+def _stream_folder(path: Path) -> ReportStream:
+    # recursive, so MIMIC-CXR's files/p10/p10000032/s50414267.txt layout works as it is (id = s50414267);
+    # the names are kept as short strings (a Path costs several times more, at 200,000 files)
+    files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt")
+    if not files:
+        raise UserError(f"no .txt files in folder {shown(path)} (or below it)")
+    return ReportStream(path, "report_id", lambda: _folder_reports(path, files), lambda: len(files))
+
+
+def read_folder(path: Path) -> tuple[list[Report], str]:
+    stream = _stream_folder(path)
+    return list(stream), stream.id_column
+
+
+class ReportStream:
+    """The reports of an input, in order, read from the file in chunks each time the stream is iterated:
+    the same :class:`Report` objects, checks, warnings and errors as :func:`read_reports`, in O(one record)
+    of memory. ``len()`` counts the records without building them (for a CSV, a first pass over the whole
+    file that also checks every quote, so a malformed row late in the file fails before any work is done)."""
+
+    def __init__(self, path: Path, id_column: str | None, reports: Callable[[], Iterator[Report]], count: Callable[[], int]) -> None:
+        self.path = path
+        self.id_column = id_column or "report_id"
+        self._reports = reports
+        self._counter = count
+        self._count: int | None = None
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = self._counter()
+        return self._count
+
+    def __iter__(self) -> Iterator[Report]:
+        n = 0
+        for report in self._reports():
+            n += 1
+            yield report
+        if self._count is not None and n != self._count:  # every row accounted for, or a one-line error
+            raise UserError(f"input {shown(self.path)} changed while it was read ({self._count} records, then {n}); run again")
+
+
+def iter_reports(path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None) -> ReportStream:
+    """The reports of ``path`` as a :class:`ReportStream` (``.id_column``: the id column's name for outputs).
+    What makes the whole input unreadable (no such file, empty or binary, no text column) fails here."""
     path = Path(path)
     if not path.exists():
         raise missing_file(path, "input")
     if path.is_dir():
-        reports, rid = read_folder(path)
-    elif path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        reports, rid = read_jsonl(path, id_col, text_cols)
-    else:
-        reports, rid = read_csv(path, id_col, text_cols)
-    return reports, (rid or "report_id")
+        return _stream_folder(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return _stream_jsonl(path, id_col, text_cols)
+    return _stream_csv(path, id_col, text_cols)
 
 
-__all__ = ["MAX_CHARS", "Report", "read_csv", "read_folder", "read_jsonl", "read_reports", "resolve_columns"]
+def read_reports(path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None) -> tuple[list[Report], str]:
+    """All reports of ``path`` in order, and the name of the id column for outputs (a list: for small corpora;
+    :func:`iter_reports` streams)."""
+    stream = iter_reports(path, id_col, text_cols)
+    return list(stream), stream.id_column
+
+
+__all__ = ["MAX_CHARS", "Report", "ReportStream", "iter_reports", "read_csv", "read_folder", "read_jsonl", "read_reports", "resolve_columns"]
