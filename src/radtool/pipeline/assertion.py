@@ -151,19 +151,20 @@ class ReportAssertion(SavesData):
 
     def __call__(self, doc: Doc) -> Doc:
         report = report_sentences(doc)
-        if doc.ents:
+        ents = doc.ents  # spaCy builds the Span objects at every ``doc.ents``: once here
+        if ents:
             target = doc if _has_sentences(doc, report) else _with_sentences(doc, report)
             with warnings.catch_warnings():
                 # ConText's token-pattern matcher is empty (all our rules are literals): spaCy's [W036]
                 warnings.filterwarnings("ignore", message=r".*\[W036\].*")
                 self.context(target)
             if target is not doc:
-                for span, scoped in zip(doc.ents, target.ents):
+                for span, scoped in zip(ents, target.ents):
                     span._.modifiers = scoped._.modifiers
                 doc._.context_graph = target._.context_graph
         sentences = [(s.start, s.end) for s in report]
         starts = [s for s, _e in sentences]
-        for span in doc.ents:
+        for span in ents:
             if span.label_ != OBSERVATION:
                 span._.certainty = PRESENT
                 continue

@@ -49,6 +49,7 @@ class FastAttributeMatch:
         self.anywhere: list = []
         self.rest = Matcher(vocab)
         self.n_rest = 0
+        self._cache: dict[tuple, tuple] = {}
         for key in ruler.matcher._patterns:  # match ids are the attr ids as strings
             label = vocab.strings[key]
             attr_id = int(label)
@@ -69,10 +70,22 @@ class FastAttributeMatch:
                     self.rest.add(label, [pattern])
                     self.n_rest += 1
 
+    def _token_matches(self, tag: str, lower: str, dep: str, is_space: bool) -> tuple:
+        """The (attr_id, key) of the one-token patterns that hold for a token with these values."""
+        values = {"TAG": tag, "LOWER": lower, "DEP": dep, "IS_SPACE": is_space}
+        seen = set()
+        out = []
+        for entry in (self.by_tag.get(tag, ()), self.by_lower.get(lower, ()), self.anywhere):
+            for attr_id, key, spec in entry:
+                if attr_id not in seen and self._spec_holds(values, spec):
+                    seen.add(attr_id)
+                    out.append((attr_id, key))
+        return tuple(out)
+
     @staticmethod
-    def _holds(token, spec: dict) -> bool:
+    def _spec_holds(values: dict, spec: dict) -> bool:
         for k, v in spec.items():
-            actual = token.tag_ if k == "TAG" else token.lower_ if k == "LOWER" else token.dep_ if k == "DEP" else token.is_space
+            actual = values[k]
             if isinstance(v, dict):
                 if "IN" in v and actual not in v["IN"]:
                     return False
@@ -83,14 +96,20 @@ class FastAttributeMatch:
         return True
 
     def __call__(self, doc: Doc):
+        # the one-token patterns read only TAG, LOWER, DEP and IS_SPACE, so their matches are looked up
+        # once per distinct combination of the four (a bounded cache), not tried again at every token
         matches = []
+        cache = self._cache
         for token in doc:
-            seen = set()
-            for entry in (self.by_tag.get(token.tag_, ()), self.by_lower.get(token.lower_, ()), self.anywhere):
-                for attr_id, key, spec in entry:
-                    if attr_id not in seen and self._holds(token, spec):
-                        seen.add(attr_id)
-                        matches.append((attr_id, key, token.i, token.i + 1))
+            values = (token.tag_, token.lower_, token.dep_, token.is_space)
+            found = cache.get(values)
+            if found is None:
+                if len(cache) >= 200_000:
+                    cache.clear()
+                found = cache[values] = self._token_matches(*values)
+            i = token.i
+            for attr_id, key in found:
+                matches.append((attr_id, key, i, i + 1))
         if self.n_rest:
             for m_id, s, e in self.rest(doc, allow_missing=True, as_spans=False):
                 matches.append((int(self.ruler.vocab.strings[m_id]), m_id, s, e))

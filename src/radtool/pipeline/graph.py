@@ -28,29 +28,37 @@ if TYPE_CHECKING:  # networkx is imported when a graph is asked for, not with th
 _DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "any", "no", "some"}
 
 
-def _noun_phrase(chunk: Span) -> str | None:
-    words = [t.lower_ for t in chunk if not t.is_punct and t.lower_ not in _DETERMINERS and not t.like_num]
-    words = [w for w in words if w != "xxxx"]
-    return " ".join(words) if words else None
+def _token_table(doc: Doc) -> tuple[list[str], list[list[int]]]:
+    """The words of a Doc and, per token, its POS, DEP, LEMMA, LOWER, IS_PUNCT and LIKE_NUM ids: read
+    in one call instead of one Token object per attribute look-up (``span_record`` runs once per
+    distinct sentence of a corpus)."""
+    from spacy.attrs import DEP, IS_PUNCT, LEMMA, LIKE_NUM, LOWER, POS
+
+    return [t.text for t in doc], doc.to_array([POS, DEP, LEMMA, LOWER, IS_PUNCT, LIKE_NUM]).tolist()
 
 
 def span_record(span: Span | Doc) -> dict:
     """Entities, relations, verbs and noun phrases of one sentence (or any span), indices local to it."""
+    from spacy.symbols import VERB
+
     doc = span.doc if isinstance(span, Span) else span
     start, end = (span.start, span.end) if isinstance(span, Span) else (0, len(doc))
     ents = list(doc.ents)
     index = {}
     entities = []
+    in_entity: set[int] = set()
     for i, ent in enumerate(ents):
         if ent.start >= start and ent.end <= end:
             index[i] = len(entities)
+            in_entity.update(range(ent.start, ent.end))
+            ext = ent._
             entities.append(
                 {
                     "tokens": ent.text,
                     "type": ent.label_,
-                    "kind": ent._.kind,
-                    "certainty": ent._.certainty or "definitely present",
-                    "concepts": list(ent._.concepts),
+                    "kind": ext.kind,
+                    "certainty": ext.certainty or "definitely present",
+                    "concepts": list(ext.concepts),
                     "start_ix": ent.start - start,
                     "end_ix": ent.end - 1 - start,
                 }
@@ -58,22 +66,24 @@ def span_record(span: Span | Doc) -> dict:
     relations = [
         [rel, index[h], index[t]] for rel, h, t in (doc._.relations or []) if h in index and t in index
     ]
-    tokens = [t.text for t in doc[start:end]]
+    words, table = _token_table(doc)
+    strings = doc.vocab.strings
+    not_verb_deps = {strings[d] for d in ("amod", "compound", "nmod") if d in strings}
     # Verbs of the prose: not participles used as adjectives ("calcified granuloma") and not lexicon
     # terms the small model mis-tags in telegraphic text ("Left lower lobe opacity." → leave).
-    in_entity = {i for ent in ents if ent.start >= start and ent.end <= end for i in range(ent.start, ent.end)}
     verbs = [
-        t.lemma_.lower() for t in doc[start:end]
-        if t.pos_ == "VERB" and t.dep_ not in ("amod", "compound", "nmod") and t.i not in in_entity
+        strings[table[i][2]].lower() for i in range(start, end)
+        if table[i][0] == VERB and table[i][1] not in not_verb_deps and i not in in_entity
     ]
     noun_phrases = []
     if doc.has_annotation("DEP"):
         for chunk in doc.noun_chunks:
             if chunk.start >= start and chunk.end <= end:
-                phrase = _noun_phrase(chunk)
+                lowers = [strings[table[i][3]] for i in range(chunk.start, chunk.end) if not table[i][4] and not table[i][5]]
+                phrase = " ".join(w for w in lowers if w not in _DETERMINERS and w != "xxxx")
                 if phrase:
                     noun_phrases.append(phrase)
-    return {"tokens": tokens, "entities": entities, "relations": relations, "verbs": verbs, "noun_phrases": noun_phrases}
+    return {"tokens": words[start:end], "entities": entities, "relations": relations, "verbs": verbs, "noun_phrases": noun_phrases}
 
 
 def radgraph_label(entity: dict) -> str:

@@ -34,23 +34,24 @@ def install_extensions() -> None:
 
 
 def _path_to_root(token: Token) -> list[int]:
-    path = [token.i]
-    seen = {token.i}
-    while token.head.i != token.i and token.head.i not in seen:
-        token = token.head
-        path.append(token.i)
-        seen.add(token.i)
+    heads = [t.head.i for t in token.doc]
+    return _root_path(heads, token.i)
+
+
+def _root_path(heads: list[int], i: int) -> list[int]:
+    """Token indices from ``i`` up its heads to the root (or to where a head loops back)."""
+    path = [i]
+    seen = {i}
+    while heads[i] != i and heads[i] not in seen:
+        i = heads[i]
+        path.append(i)
+        seen.add(i)
     return path
 
 
 def tree_distance(a: Token, b: Token) -> int:
     """Number of arcs between two tokens of one sentence (large if unconnected)."""
-    pa, pb = _path_to_root(a), _path_to_root(b)
-    where = {t: i for i, t in enumerate(pa)}
-    for j, t in enumerate(pb):
-        if t in where:
-            return where[t] + j
-    return 10_000
+    return _Tree(a.doc).distance(a.i, b.i)
 
 
 BARRIERS = {",", ";", ":"}
@@ -61,11 +62,46 @@ def span_distance(a: Span, b: Span) -> int:
     """Arcs between two spans, plus a cost for each comma/semicolon between them in the text: the
     parser often attaches telegraphic fragments ("heart size borderline enlarged, mediastinal
     contours ...") across clause breaks, and a relation rarely crosses one."""
-    tree = min(tree_distance(x, y) for x in a for y in b)
-    lo, hi = (a.end, b.start) if a.end <= b.start else (b.end, a.start)
-    doc = a.doc
-    barriers = sum(1 for i in range(lo, hi) if doc[i].text in BARRIERS)
-    return tree + BARRIER_COST * barriers
+    return _Tree(a.doc).span_distance((a.start, a.end), (b.start, b.end))
+
+
+class _Tree:
+    """A Doc's heads and barrier punctuation as plain integer lists, read once per Doc: the distance
+    searches below run on them instead of creating spaCy Token objects at every step (the same
+    results; this was the slowest radtool component on short report sentences)."""
+
+    def __init__(self, doc: Doc) -> None:
+        from spacy.attrs import HEAD
+
+        # HEAD is stored relative to the token (an unsigned 64-bit array: negative offsets wrap around)
+        offsets = doc.to_array([HEAD]).astype("int64").tolist()
+        self.heads = [i + off for i, off in enumerate(offsets)]
+        self.barriers_before = [0]  # barriers_before[i]: barrier tokens among doc[:i]
+        count = 0
+        for t in doc:
+            count += t.text in BARRIERS
+            self.barriers_before.append(count)
+        self._paths: dict[int, tuple[list[int], dict[int, int]]] = {}
+
+    def _path(self, i: int) -> tuple[list[int], dict[int, int]]:
+        got = self._paths.get(i)
+        if got is None:
+            path = _root_path(self.heads, i)
+            got = self._paths[i] = (path, {t: k for k, t in enumerate(path)})
+        return got
+
+    def distance(self, a: int, b: int) -> int:
+        where = self._path(a)[1]
+        for j, t in enumerate(self._path(b)[0]):
+            if t in where:
+                return where[t] + j
+        return 10_000
+
+    def span_distance(self, a: tuple[int, int], b: tuple[int, int]) -> int:
+        tree = min(self.distance(x, y) for x in range(*a) for y in range(*b))
+        lo, hi = (a[1], b[0]) if a[1] <= b[0] else (b[1], a[0])
+        barriers = max(0, self.barriers_before[hi] - self.barriers_before[lo]) if hi > lo else 0
+        return tree + BARRIER_COST * barriers
 
 
 class ReportRelations(SavesData):
@@ -98,8 +134,14 @@ class ReportRelations(SavesData):
         for i, ent in enumerate(ents):
             by_sentence.setdefault(bisect_right(starts, ent.start) - 1, []).append(i)
         cue_spans = [(s, e) for _m, s, e in self.cues(doc)] if ents else []
-        for k, members in by_sentence.items():
-            relations.extend(self._sentence_relations(ents, members, cue_spans, sentences[k]))
+        if by_sentence:
+            tree = _Tree(doc)
+            bounds = [(e.start, e.end) for e in ents]
+            labels = [e.label_ for e in ents]
+            kinds = [e._.kind for e in ents]
+            for k, members in by_sentence.items():
+                sent = sentences[k]
+                relations.extend(self._sentence_relations(tree, bounds, labels, kinds, members, cue_spans, (sent.start, sent.end)))
         doc._.relations = relations
         return doc
 
@@ -117,52 +159,55 @@ class ReportRelations(SavesData):
         return self
 
 
-    def _nearest(self, ents: list[Span], source: int, targets: list[int], limit: int) -> int | None:
+    @staticmethod
+    def _nearest(tree: _Tree, bounds: list[tuple[int, int]], source: int, targets: list[int], limit: int) -> int | None:
         best = None
         for t in targets:
             if t == source:
                 continue
-            d = span_distance(ents[source], ents[t])
+            d = tree.span_distance(bounds[source], bounds[t])
             # ties go to the closer one in the text
-            key = (d, abs(ents[t].start - ents[source].start))
+            key = (d, abs(bounds[t][0] - bounds[source][0]))
             if d <= limit and (best is None or key < best[0]):
                 best = (key, t)
         return best[1] if best else None
 
-    def _sentence_relations(self, ents, members, cue_spans, sent):
+    def _sentence_relations(self, tree, bounds, labels, kinds, members, cue_spans, sent):
         out = []
-        findings = [i for i in members if ents[i].label_ == OBSERVATION and ents[i]._.kind != "modifier"]
-        anatomy = [i for i in members if ents[i].label_ == ANATOMY and ents[i]._.kind == "anatomy"]
-        anatomy_mods = [i for i in members if ents[i].label_ == ANATOMY and ents[i]._.kind == "anatomy_modifier"]
-        finding_mods = [i for i in members if ents[i].label_ == OBSERVATION and ents[i]._.kind == "modifier"]
+        nearest = self._nearest
+        findings = [i for i in members if labels[i] == OBSERVATION and kinds[i] != "modifier"]
+        anatomy = [i for i in members if labels[i] == ANATOMY and kinds[i] == "anatomy"]
+        anatomy_mods = [i for i in members if labels[i] == ANATOMY and kinds[i] == "anatomy_modifier"]
+        finding_mods = [i for i in members if labels[i] == OBSERVATION and kinds[i] == "modifier"]
         bare_modifiers = []
         for i in finding_mods:
-            target = self._nearest(ents, i, findings, 2)
+            target = nearest(tree, bounds, i, findings, 2)
             if target is None:
                 bare_modifiers.append(i)  # "the heart is enlarged": the modifier is the observation
             else:
                 out.append((MODIFY, i, target))
         for i in anatomy_mods:
-            target = self._nearest(ents, i, anatomy, 2)
+            target = nearest(tree, bounds, i, anatomy, 2)
             if target is None:
-                target = self._nearest(ents, i, findings, 2)
+                target = nearest(tree, bounds, i, findings, 2)
             if target is not None:
                 out.append((MODIFY, i, target))
         for i in findings + bare_modifiers:
-            target = self._nearest(ents, i, anatomy, self.max_distance)
+            target = nearest(tree, bounds, i, anatomy, self.max_distance)
             if target is not None:
                 out.append((LOCATED_AT, i, target))
         if findings and cue_spans:
+            sent_start, sent_end = sent
             for cs, ce in cue_spans:
-                if not (sent.start <= cs < sent.end):
+                if not (sent_start <= cs < sent_end):
                     continue
-                before = [i for i in findings if ents[i].end <= cs]
-                after = [i for i in findings if ents[i].start >= ce]
+                before = [i for i in findings if bounds[i][1] <= cs]
+                after = [i for i in findings if bounds[i][0] >= ce]
                 if before and after:
                     head = before[-1]
-                    next_cue = min([s for s, _e in cue_spans if s >= ce] + [sent.end])
+                    next_cue = min([s for s, _e in cue_spans if s >= ce] + [sent_end])
                     for t in after:
-                        if ents[t].start < next_cue:
+                        if bounds[t][0] < next_cue:
                             out.append((SUGGESTIVE_OF, head, t))
         return list(dict.fromkeys(out))
 
