@@ -37,6 +37,7 @@ from .schemas import Schema, load_schema
 SENTENCE_COMPONENTS_OFF = ("radtool_labels",)
 PARTITION = 500  # reports per partition: the unit of work of workers, Dask tasks and shards
 MEMO_SIZE = 100_000  # sentences kept in the LRU memo (pickled, ~0.6 KB each); docs/scale.md has the hit rates
+MEMO_BYTES = 64 * 2**20  # and the memory it may hold, keys and records (~0.8 KB a sentence): reached first by default
 
 
 def report_sentences(report: Report) -> list[tuple[str, str]]:
@@ -86,13 +87,19 @@ def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Cal
 
 
 class SentenceMemo:
-    """Sentence text → sentence record, least recently used first out past ``max_size`` entries.
+    """Sentence text → sentence record, least recently used first out past ``max_size`` entries or
+    ``max_bytes`` of memory, whichever comes first, so that a long run holds the same memo at every
+    corpus size beyond its fill, whatever the length of its sentences.
 
-    Records are kept pickled (~0.6 KB each instead of ~3.5 KB as Python objects), so a memo of
-    100,000 sentences costs ~60 MB; a hit unpickles a fresh copy (~20 µs, against ~1 ms to parse)."""
+    Records are kept pickled (~0.6 KB each instead of ~3.5 KB as Python objects); with its key and its
+    table entry a sentence costs ~0.8 KB; a hit unpickles a fresh copy (~20 µs, against ~1 ms to parse)."""
 
-    def __init__(self, max_size: int = MEMO_SIZE) -> None:
+    ENTRY_BYTES = 100  # beside the key text and the pickled record: the table's slot and link, the bytes header
+
+    def __init__(self, max_size: int = MEMO_SIZE, max_bytes: int = MEMO_BYTES) -> None:
         self.max_size = max(0, int(max_size))
+        self.max_bytes = max(0, int(max_bytes))
+        self.nbytes = 0  # what the entries cost, as counted by _cost
         self._data: OrderedDict[str, bytes] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -104,6 +111,10 @@ class SentenceMemo:
     def __contains__(self, text: str) -> bool:
         return text in self._data
 
+    @classmethod
+    def _cost(cls, text: str, blob: bytes) -> int:
+        return sys.getsizeof(text) + len(blob) + cls.ENTRY_BYTES
+
     def get(self, text: str) -> dict | None:
         blob = self._data.get(text)
         if blob is None:
@@ -112,16 +123,22 @@ class SentenceMemo:
         return pickle.loads(blob)
 
     def put(self, text: str, record: dict) -> None:
-        if not self.max_size:
+        if not self.max_size or not self.max_bytes:
             return
-        self._data[text] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        self._data.move_to_end(text)
-        while len(self._data) > self.max_size:
-            self._data.popitem(last=False)
+        blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        old = self._data.pop(text, None)
+        if old is not None:
+            self.nbytes -= self._cost(text, old)
+        self._data[text] = blob
+        self.nbytes += self._cost(text, blob)
+        while len(self._data) > self.max_size or self.nbytes > self.max_bytes:
+            key, evicted = self._data.popitem(last=False)
+            self.nbytes -= self._cost(key, evicted)
             self.evictions += 1
 
     def clear(self) -> None:
         self._data.clear()
+        self.nbytes = 0
 
     @property
     def hit_rate(self) -> float | None:
@@ -365,5 +382,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["MEMO_SIZE", "PARTITION", "Partition", "ReportParser", "SentenceMemo", "parse_partition_task", "parse_reports",
+__all__ = ["MEMO_BYTES", "MEMO_SIZE", "PARTITION", "Partition", "ReportParser", "SentenceMemo", "parse_partition_task", "parse_reports",
            "partitions", "report_sentences", "UNSECTIONED"]

@@ -181,3 +181,48 @@ def test_summary_counts_wall_time_from_process_start(tmp_path, small_csv):
     s = json.loads((tmp_path / "o" / "summary.json").read_text())["seconds"]
     assert s["total_counts_from"] == "process start"
     assert s["total"] > s["load"] + s["parse"]  # start-up, imports and reading are in the total too
+
+
+def test_run_totals_find_the_duplicate_ids_and_distinct_sentences_a_dict_and_a_set_would():
+    # the ids and sentence hashes are kept as sorted numpy arrays (24 and 8 bytes each), not a dict and a set
+    import random
+
+    import numpy as np
+
+    from radtool.cli.parse import RunTotals
+    from radtool.parse import Partition
+
+    rng = random.Random(5)
+    totals, first_row, dups, hashes = RunTotals([]), {}, {}, set()
+    row = 0
+    for index in range(60):
+        part = Partition(index)
+        for _ in range(rng.randint(0, 40)):
+            row += 1
+            rid = rng.choice([f"r{row}", f"r{rng.randint(1, row)}", "", " ", "\ud800", f"x{rng.randint(0, 30)}"])
+            part.ids.append(rid)
+            part.rows.append(row)
+            if first_row.setdefault(rid, row) != row:
+                dups.setdefault(rid, [first_row[rid]]).append(row)
+        part.hashes = np.unique(np.array([rng.getrandbits(64) if rng.random() < 0.3 else rng.randint(0, 500) for _ in range(50)], dtype=np.uint64))
+        hashes.update(part.hashes.tolist())
+        totals.add(part)
+    assert totals.reports == row and dups and list(totals.dups.items()) == list(dups.items())  # same ids, rows, order
+    assert totals.distinct_sentences == len(hashes)
+    assert [p["problem"] for p in totals.all_problems()] == [f"duplicate id in rows {rows} (all kept, in order)" for rows in dups.values()]
+
+
+def test_memo_is_bounded_in_bytes_too():
+    import sys
+
+    from radtool.parse import SentenceMemo
+
+    memo = SentenceMemo(max_size=10**6, max_bytes=20_000)
+    for i in range(200):
+        memo.put(f"Effusion measuring {i} mm" + "." * (i % 50), {"tokens": ["Effusion"] * (i % 30), "i": i})
+    assert 0 < len(memo) < 200 and memo.evictions == 200 - len(memo)
+    assert memo.nbytes <= 20_000
+    assert memo.nbytes == sum(sys.getsizeof(t) + len(b) + SentenceMemo.ENTRY_BYTES for t, b in memo._data.items())
+    assert memo.get("Effusion measuring 199 mm" + "." * 49)["i"] == 199 and memo.get("Effusion measuring 0 mm") is None  # LRU
+    memo.put("Effusion measuring 199 mm" + "." * 49, {"i": -1})  # replaced, counted once
+    assert memo.nbytes == sum(sys.getsizeof(t) + len(b) + SentenceMemo.ENTRY_BYTES for t, b in memo._data.items())

@@ -10,6 +10,7 @@ process, in ``-n`` worker processes, on a Dask cluster (``--scheduler``), or one
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -70,9 +71,12 @@ class RunTotals:
         self.sections: Counter = Counter()
         self.prevalence = {c: Counter() for c in columns}
         self.problems: list[dict] = []
-        self.first_row: dict[str, int] = {}
         self.dups: dict[str, list[int]] = {}
-        self._hashes = np.zeros(0, dtype=np.uint64)
+        # every id seen, as a sorted 128-bit digest and the row it first came on (24 bytes an id, where a dict of
+        # the ids cost ~110): only the duplicates are kept as text
+        self._id_keys = np.zeros(0, dtype="S16")
+        self._id_rows = np.zeros(0, dtype=np.int64)
+        self._hashes = np.zeros(0, dtype=np.uint64)  # the distinct sentences' 64-bit hashes, sorted: 8 bytes each
         self._pending: list[np.ndarray] = []
         self.distinct_known = True
 
@@ -87,17 +91,39 @@ class RunTotals:
         for c in self.columns:
             self.prevalence[c].update(part.prevalence.get(c, {}))
         self.problems.extend(part.problems)
-        for rid, row in zip(part.ids, part.rows):
-            first = self.first_row.setdefault(rid, row)
-            if first != row:
-                self.dups.setdefault(rid, [first]).append(row)
+        self._add_ids(part.ids, part.rows)
         self._pending.append(part.hashes)
         if len(self._pending) >= 32:
             self._flush()
 
+    def _add_ids(self, ids: list[str], rows: list[int]) -> None:
+        keys = np.array([_id_key(rid) for rid in ids], dtype="S16")
+        at = np.searchsorted(self._id_keys, keys)
+        seen = _found(self._id_keys, keys, at)
+        new: dict[bytes, int] = {}  # this partition's first ids
+        for rid, key, row, i, earlier in zip(ids, keys.tolist(), rows, at.tolist(), seen.tolist()):
+            if earlier:
+                first = int(self._id_rows[i])
+            elif key in new:
+                first = new[key]
+            else:
+                new[key] = row
+                continue
+            if first != row:
+                self.dups.setdefault(rid, [first]).append(row)
+        if new:
+            keys = np.array(list(new), dtype="S16")
+            order = np.argsort(keys)
+            at = np.searchsorted(self._id_keys, keys[order])
+            self._id_keys = np.insert(self._id_keys, at, keys[order])
+            self._id_rows = np.insert(self._id_rows, at, np.fromiter(new.values(), dtype=np.int64, count=len(new))[order])
+
     def _flush(self) -> None:
         if self._pending:
-            self._hashes = np.unique(np.concatenate([self._hashes, *self._pending]))
+            new = np.unique(np.concatenate(self._pending))
+            at = np.searchsorted(self._hashes, new)
+            new_only = ~_found(self._hashes, new, at)
+            self._hashes = np.insert(self._hashes, at[new_only], new[new_only])  # one copy, no sort of the whole
             self._pending = []
 
     @property
@@ -123,6 +149,17 @@ class RunTotals:
             return [f"no label was set: none of the {self.sentences} sentences is in a section that feeds the labels "
                     f"({wanted}); sections found: {found}; choose them with --section, or other columns with --text-col"]
         return []
+
+
+def _id_key(rid: str) -> bytes:
+    return hashlib.blake2b(rid.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _found(sorted_keys: np.ndarray, keys: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` are in ``sorted_keys`` (``at``: their ``searchsorted`` positions)."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    return (at < len(sorted_keys)) & (sorted_keys[np.minimum(at, len(sorted_keys) - 1)] == keys)
 
 
 def _cell_counts(counter: Counter) -> dict[str, int]:
