@@ -195,6 +195,7 @@ class SimilarityIndex:
                  matrices: dict[str, tuple[sp.csr_matrix, list[str]]] | None = None, memory_mb: float = DENSE_MEMORY_MB) -> None:
         self.ids = list(ids)
         self.n = len(self.ids)
+        self.memory_mb = memory_mb
         self.families: dict[str, _Family] = {}
         if matrices is None:
             matrices = {name: incidence(family_sets) for name, family_sets in (sets or {}).items()}
@@ -269,33 +270,51 @@ class SimilarityIndex:
         """Combined scores of the rows ``q`` against the reports of column tile ``t`` (float32, a view of
         ``bufs[0]``); ``bufs`` is 3 × (≥ rows·tile) float32 scratch."""
         c0, c1 = t * tile, min(self.n, (t + 1) * tile)
-        m, c = q.m, c1 - c0
+        return self._block(q, slice(c0, c1), c1 - c0, [fam.tiles_t(tile)[t] for fam in self.families.values()], bufs)
+
+    def exact_block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Combined scores of ``rows`` against ``cols`` (positions), the same float32 bits as the tiles."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        bufs = np.empty((3, max(1, len(rows) * len(cols))), dtype=np.float32)
+        sparse_t = [fam.sparse[cols].T.tocsr() for fam in self.families.values()]
+        return self._block(_Rows(self, rows), cols, len(cols), sparse_t, bufs).copy()
+
+    def _block(self, q: _Rows, cols: slice | np.ndarray, c: int, sparse_t: list[sp.csr_matrix], bufs: np.ndarray) -> np.ndarray:
+        m = q.m
         out, tmp, den = (b[: m * c].reshape(m, c) for b in bufs)
-        for f, ((d_rows, s_rows, size_rows), fam) in enumerate(zip(q.parts, self.families.values())):
+        for f, ((d_rows, s_rows, size_rows), fam, cols_t) in enumerate(zip(q.parts, self.families.values(), sparse_t)):
             target = out if f == 0 else tmp
             if d_rows.shape[1]:
-                np.matmul(d_rows, fam.dense[c0:c1].T, out=target)  # |A ∩ B| over frequent features (BLAS)
+                np.matmul(d_rows, fam.dense[cols].T, out=target)  # |A ∩ B| over frequent features (BLAS)
             else:
                 target.fill(0)
-            if s_rows.nnz:
-                cols = fam.tiles_t(tile)[t]
-                if cols.nnz:
-                    rare = s_rows @ cols  # the long tail: a sparse product, added in place
-                    if rare.nnz:
-                        pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-                        target.reshape(-1)[pos] += rare.data
-            np.maximum(size_rows, fam.size1[None, c0:c1], out=den)
+            if s_rows.nnz and cols_t.nnz:
+                rare = s_rows @ cols_t  # the long tail: a sparse product, added in place
+                if rare.nnz:
+                    pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+                    target.reshape(-1)[pos] += rare.data
+            np.maximum(size_rows, fam.size1[None, cols], out=den)
             np.divide(target, den, out=target)  # 0/1 where both sets are empty: adds nothing
             if f:
                 out += tmp
         if len(q.partial):  # rows lacking a family: divide by the families that one of the two has
             sub = out[q.partial]
-            defined = q.partial_count + q.partial_empty @ self._nonempty32[:, c0:c1]
+            defined = q.partial_count + q.partial_empty @ self._nonempty32[:, cols]
             np.maximum(defined, 1, out=defined)
             np.divide(out, self._nfam, out=out)
             out[q.partial] = sub / defined
         else:
             np.divide(out, self._nfam, out=out)
+        return out
+
+    def permuted(self, order: np.ndarray) -> SimilarityIndex:
+        """The same index with its reports in ``order`` (position p holds report order[p])."""
+        order = np.asarray(order, dtype=np.int64)
+        out = SimilarityIndex([self.ids[i] for i in order.tolist()],
+                              matrices={name: (fam.matrix[order], fam.vocab) for name, fam in self.families.items()},
+                              memory_mb=self.memory_mb)
+        for name, fam in self.families.items():
+            out.families[name].merged = fam.merged
         return out
 
     def combined_scores(self, rows: np.ndarray, memory_mb: float = 256) -> np.ndarray:
@@ -483,7 +502,7 @@ def _workers(workers: int | None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
+def _all_pairs_top_k(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
                     memory_mb: float = 256, progress: Callable[[int], None] | None = None,
                     matrix: np.ndarray | None = None, workers: int | None = None, keep_zero: bool = False) -> Neighbors:
     """Top-k most similar other reports of every report (self-pairs excluded; ties by position; only
@@ -562,6 +581,19 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     for other, *_rest in results[1:]:
         keep = other.idx >= 0
         top.offer(np.repeat(positions, kk)[keep.ravel()], other.idx[keep], other.val[keep])
+    keys = [x for _t, kl, _v, _d in results for x in kl]
+    vals = [x for _t, _k, vl, _d in results for x in vl]
+    n_dups = sum(d for *_x, d in results)
+    return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started)
+
+
+def _finish(index: SimilarityIndex, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], vals: list[np.ndarray],
+            n_dups: int, max_duplicates: int, started: float) -> Neighbors:
+    """The :class:`Neighbors` of a finished top-k table and the near-duplicate pairs found."""
+    import time
+
+    n, kk = index.n, top.k
+    positions = np.arange(n, dtype=np.int64)
     nbr = np.full((n, k), -1, dtype=np.int64)
     comb = np.full((n, k), np.nan, dtype=np.float32)
     nbr[:, :kk] = top.idx
@@ -575,13 +607,286 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     left = np.repeat(positions, k).reshape(n, k)[have]
     for f, v in index.pair_scores(left, nbr[have]).items():
         fams[f][have] = v
-    keys = [x for _t, kl, _v, _d in results for x in kl]
-    vals = [x for _t, _k, vl, _d in results for x in vl]
     key, val = _first_pairs(keys, vals, max_duplicates)
     key, val = (key[0], val[0]) if key else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     dups = list(zip((key // max(n, 1)).tolist(), (key % max(n, 1)).tolist(), val.tolist()))
-    n_dups = sum(d for *_x, d in results)
     return Neighbors(index.ids, nbr, comb, fams, dups, n_dups, index.mean_pairwise(), time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- pruned top-k: exact, without scoring every pair exactly
+
+BOUND_EPS = 1e-4  # margin for float32 rounding in the bound and in the scores (both err by < 1e-5 here)
+BAND = 2  # tiles on each side of a row tile scored exactly for its lower bound, in an order that puts reports sharing rare features near
+OFFER_BATCH = 4_000_000  # candidate pairs gathered before they update the top-k tables
+FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
+
+
+def locality_order(index: SimilarityIndex) -> np.ndarray:
+    """Positions sorted by each report's rarest feature, then its second rarest (over all families, by
+    document frequency): reports that share rare features, likely neighbours, come near each other."""
+    n = index.n
+    parts, offset = [], 0
+    for fam in index.families.values():
+        df = np.bincount(fam.matrix.indices, minlength=fam.matrix.shape[1])
+        parts.append((df, offset))
+        offset += fam.matrix.shape[1]
+    df_all = np.concatenate([df for df, _o in parts]) if parts else np.zeros(0, dtype=np.int64)
+    rank = np.empty(len(df_all), dtype=np.int64)
+    rank[np.argsort(df_all, kind="stable")] = np.arange(len(df_all))
+    big = np.int64(len(df_all) + 1)
+    first = np.full(n, big)
+    second = np.full(n, big)
+    for fam, (_df, off) in zip(index.families.values(), parts):
+        x = fam.matrix
+        has = np.flatnonzero(np.diff(x.indptr) > 0)
+        if not len(has):
+            continue
+        r = rank[x.indices + off]
+        lo = np.minimum.reduceat(r, x.indptr[has])
+        r2 = r.copy()
+        r2[r == np.repeat(lo, np.diff(x.indptr)[has])] = big  # a rank occurs once in a row
+        lo2 = np.minimum.reduceat(r2, x.indptr[has])
+        a, b = first[has], second[has]
+        # merge two sorted pairs (a, b) and (lo, lo2) into the two smallest
+        first[has] = np.minimum(a, lo)
+        second[has] = np.minimum(np.maximum(a, lo), np.where(a < lo, b, lo2))
+    return np.lexsort((np.arange(n), second, first))
+
+
+class _Bound:
+    """A cheap upper bound of the combined score of every pair, from one product over all families.
+
+    With y_a = concat_f X_f[a] / sqrt(|A_f| · m_a) (m_a: how many families report a has), y_a · y_b ≥
+    combined(a, b): per family |A ∩ B| / max(|A|, |B|) ≤ |A ∩ B| / sqrt(|A| |B|), and the mean divides by the
+    families either report has, at least max(m_a, m_b) ≥ sqrt(m_a m_b). Rows are in ``order``; frequent
+    columns of Y go to a dense BLAS product and the rest to a sparse one, as in the exact kernel."""
+
+    def __init__(self, index: SimilarityIndex, order: np.ndarray, tile: int) -> None:
+        n = index.n
+        m = index.nonempty.sum(axis=0).astype(np.float64)
+        parts = []
+        for fam in index.families.values():
+            w = np.zeros(n)
+            has = fam.sizes > 0
+            w[has] = 1 / np.sqrt(fam.sizes[has].astype(np.float64) * m[has])
+            x = fam.matrix
+            parts.append(sp.csr_matrix((w[np.repeat(np.arange(n), np.diff(x.indptr))].astype(np.float32), x.indices, x.indptr), shape=x.shape))
+        y = (sp.hstack(parts, format="csr") if parts else sp.csr_matrix((n, 0), dtype=np.float32))[order]
+        df = np.bincount(y.indices, minlength=y.shape[1])
+        budget = int(max(0, min(MAX_DENSE_COLUMNS, index.memory_mb * 2**20 // max(1, 4 * n))))
+        by_df = np.argsort(-df, kind="stable")
+        frequent = np.sort(by_df[df[by_df] > max(DENSE_SHARE * n, 8)][:budget])
+        rare = np.setdiff1d(np.arange(y.shape[1]), frequent)
+        csc = y.tocsc()
+        self.dense = np.ascontiguousarray(csc[:, frequent].toarray(), dtype=np.float32)
+        self.tail = csc[:, rare].tocsr()
+        self.tiles_t = [self.tail[s : s + tile].T.tocsr() for s in range(0, n, tile)]
+
+
+@dataclass
+class _PairJob:
+    """What scoring one row tile needs (Dask ships it to every worker once). Tiles are of reports in
+    ``order`` (position p of a tile is report order[p]); results are in original positions."""
+
+    index: SimilarityIndex
+    order: np.ndarray
+    tile: int
+    k: int
+    dup_threshold: float  # inf: no near-duplicates
+    band: int = BAND
+    bound: _Bound | None = None  # the second pass:
+    families: list | None = None  # (incidence matrix, max(|A|, 1)) per family, rows in order
+    nonempty: np.ndarray | None = None  # families × reports, in order
+    theta: np.ndarray | None = None  # per report, in order: pairs whose bound reaches this are scored exactly
+
+
+def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], nonempty: np.ndarray, left: np.ndarray,
+                      right: np.ndarray) -> np.ndarray:
+    """Combined scores of the pairs (left[i], right[i]), with the float32 operations of the tile kernel in
+    its order, so the same bits: Σ_f |A_f ∩ B_f| / max(|A_f|, |B_f|, 1), then / the families either has."""
+    total = np.zeros(len(left), dtype=np.float32)
+    for f, (matrix, size1) in enumerate(families):
+        inter = np.empty(len(left), dtype=np.float32)
+        for p0 in range(0, len(left), PAIR_BLOCK):
+            p1 = p0 + PAIR_BLOCK
+            inter[p0:p1] = np.asarray(matrix[left[p0:p1]].multiply(matrix[right[p0:p1]]).sum(axis=1), dtype=np.float32).ravel()
+        np.divide(inter, np.maximum(size1[left], size1[right]), out=inter)
+        if f:
+            total += inter
+        else:
+            total = inter
+    defined = (nonempty[:, left] | nonempty[:, right]).sum(axis=0).astype(np.float32)
+    return total / np.maximum(defined, np.float32(1))
+
+
+def band_tile(job: _PairJob, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lower bound of the k-th best score of the reports of row tile ``i``: their k-th best among the
+    reports of the tiles i - band … i + band, scored exactly (0 where fewer than k score above 0)."""
+    index, order, tile, n, k = job.index, job.order, job.tile, job.index.n, job.k
+    rows = order[i * tile : (i + 1) * tile]
+    c0 = max(0, (i - job.band) * tile)
+    cols = order[c0 : (i + job.band + 1) * tile]
+    s = index.exact_block(rows, cols)
+    s[np.arange(len(rows)), np.arange(len(rows)) + i * tile - c0] = -np.inf  # not itself
+    if k <= 0 or k >= s.shape[1]:
+        return rows, np.zeros(len(rows), dtype=np.float32)
+    kth = np.partition(s, s.shape[1] - k, axis=1)[:, s.shape[1] - k]
+    return rows, np.maximum(kth, np.float32(0))
+
+
+def bound_tile(job: _PairJob, i: int):
+    """Row tile ``i`` against the tiles j ≥ i: the pairs whose bound reaches the threshold of either report,
+    scored exactly → ``(a, b, score, near-duplicate keys min·n + max, their scores, their count)``."""
+    n, tile, bound, theta, order = len(job.order), job.tile, job.bound, job.theta, job.order
+    r0, r1 = i * tile, min(n, (i + 1) * tile)
+    rows_dense, rows_tail = bound.dense[r0:r1], bound.tail[r0:r1]
+    theta_r = theta[r0:r1, None]
+    buf = np.empty(tile * tile, dtype=np.float32)
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    for j in range(i, -(-n // tile)):
+        c0, c1 = j * tile, min(n, (j + 1) * tile)
+        m, c = r1 - r0, c1 - c0
+        s = buf[: m * c].reshape(m, c)
+        if rows_dense.shape[1]:
+            np.matmul(rows_dense, bound.dense[c0:c1].T, out=s)
+        else:
+            s.fill(0)
+        if rows_tail.nnz:
+            cols = bound.tiles_t[j]
+            if cols.nnz:
+                rare = rows_tail @ cols
+                if rare.nnz:
+                    pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+                    s.reshape(-1)[pos] += rare.data
+        mask = s >= theta_r
+        mask |= s >= theta[None, c0:c1]
+        r, cc = _nonzero2d(mask)
+        if i == j:
+            up = cc > r
+            r, cc = r[up], cc[up]
+        if len(r):
+            found_a.append(r + r0)
+            found_b.append(cc + c0)
+    a = np.concatenate(found_a) if found_a else np.zeros(0, dtype=np.int64)
+    b = np.concatenate(found_b) if found_b else np.zeros(0, dtype=np.int64)
+    v = exact_pair_scores(job.families, job.nonempty, a, b)  # rows in order: the pairs' reports are near in memory
+    a, b = order[a], order[b]
+    dup = v >= job.dup_threshold
+    lo, hi = np.minimum(a[dup], b[dup]), np.maximum(a[dup], b[dup])
+    return a, b, v, lo * n + hi, v[dup], int(dup.sum())
+
+
+def _run_tiles(fn, job: _PairJob, n_tiles: int, take, workers: int | None, client) -> None:
+    """``take(fn(job, i), i)`` for every row tile: on ``workers`` threads, or on the workers of a Dask client."""
+    if client is not None:
+        from dask.distributed import as_completed
+
+        shipped = client.scatter(job, broadcast=True, hash=False)
+        futures = [client.submit(fn, shipped, i, pure=False) for i in range(n_tiles)]
+        tile_of = {f.key: i for i, f in enumerate(futures)}
+        for future in as_completed(futures):
+            take(future.result(), tile_of[future.key])
+            future.release()
+        del shipped
+        return
+    n_workers = min(_workers(workers), n_tiles)
+    with _one_blas_thread(n_workers > 1):
+        if n_workers <= 1:
+            for i in range(n_tiles):
+                take(fn(job, i), i)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_workers) as pool:
+                for i, result in enumerate(pool.map(lambda i: fn(job, i), range(n_tiles))):
+                    take(result, i)
+
+
+def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
+                    memory_mb: float = 256, progress: Callable[[int], None] | None = None,
+                    matrix: np.ndarray | None = None, workers: int | None = None, keep_zero: bool = False,
+                    client=None) -> Neighbors:
+    """Top-k most similar other reports of every report (self-pairs excluded; ties by position; only
+    reports that share a feature, unless ``keep_zero``: a report without features has no neighbours),
+    near-duplicate pairs with combined similarity ≥ ``dup_threshold``, and mean pairwise similarities.
+    If ``matrix`` (n × n) is given, it is filled with the combined scores (diagonal included).
+
+    Exact, without scoring every pair exactly. Reports are put in an order where those sharing rare
+    features are near (:func:`locality_order`); a band of tiles along the diagonal is scored exactly, which
+    gives each report a lower bound τ of its k-th best score; every other pair gets a cheap upper bound
+    (:class:`_Bound`, one product per tile), and only pairs whose bound reaches τ of either report (or the
+    near-duplicate threshold) are scored exactly, with the kernel's float32 operations. Reports whose τ
+    stays low are scored against every report. Row tiles run on ``workers`` threads (default: the CPUs) or
+    on the workers of a ``dask.distributed`` ``client``: the result is the same.
+    ``matrix``, ``keep_zero`` and a threshold ≤ 0 (every pair a near-duplicate) score all pairs."""
+    import time
+
+    if matrix is not None or keep_zero or (dup_threshold is not None and dup_threshold <= 0) or index.n < 2:
+        return _all_pairs_top_k(index, k, dup_threshold, max_duplicates, memory_mb, progress, matrix, workers, keep_zero)
+    started = time.perf_counter()
+    n = index.n
+    kk = min(k, n - 1)
+    dup = float(np.float32(np.inf if dup_threshold is None else dup_threshold))
+    tile = index.tile_size(memory_mb)
+    n_tiles = -(-n // tile)
+    order = locality_order(index)
+    job = _PairJob(index, order, tile, kk, dup)
+    top = _TopK(n, kk)
+    keys: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    n_dups = 0
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def offer_pending() -> None:  # in batches: one offer touches the top-k of every report it names
+        if pending:
+            a, b, v = (np.concatenate(x) for x in zip(*pending))
+            pending.clear()
+            top.offer(np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([v, v]))
+
+    def take(result, i: int, rows: bool = False) -> None:
+        nonlocal n_dups
+        a, b, v, dk, dv, nd = result
+        pending.append((a, b, v))
+        if sum(len(x[0]) for x in pending) > OFFER_BATCH:
+            offer_pending()
+        if nd:
+            keys.append(dk)
+            vals.append(dv)
+            n_dups += nd
+        if progress and rows:
+            progress(min(n, (i + 1) * tile) - i * tile)
+
+    tau = np.zeros(n, dtype=np.float32)
+
+    def take_tau(result, _i: int) -> None:
+        rows, kth = result
+        tau[rows] = kth
+
+    _run_tiles(band_tile, job, n_tiles, take_tau, workers, client)
+    empty = ~index.nonempty.any(axis=0)
+    full = ~empty & (tau < FULL_ROW_BELOW)
+    theta = np.where(full | empty, np.float32(dup), np.minimum(tau, np.float32(dup))) - np.float32(BOUND_EPS)
+    job.index = None  # the second pass needs the bound and the families in order, not the index
+    job.bound = _Bound(index, order, tile)
+    job.families = [(fam.matrix[order], fam.size1[order]) for fam in index.families.values()]
+    job.nonempty = index.nonempty[:, order]
+    job.theta = theta.astype(np.float32)[order]
+    _run_tiles(bound_tile, job, n_tiles, lambda r, i: take(r, i, rows=True), workers, client)
+    offer_pending()
+    rows = np.flatnonzero(full)
+    if len(rows) and kk:  # low τ: these reports are scored against every report, and their top-k starts afresh
+        top.val[rows] = -np.inf
+        top.idx[rows] = -1
+        step = int(max(1, memory_mb * 2**20 // max(1, 8 * n)))
+        for s0 in range(0, len(rows), step):
+            block = rows[s0 : s0 + step]
+            s = index.combined_scores(block, memory_mb)
+            s[np.arange(len(block)), block] = -np.inf
+            cut = np.partition(s, n - kk, axis=1)[:, n - kk]
+            r, c = _nonzero2d((s >= cut[:, None]) & (s > 0))
+            top.offer(block[r], c, s[r, c])
+    return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started)
 
 
 def _first_pairs(keys: list[np.ndarray], vals: list[np.ndarray], limit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
