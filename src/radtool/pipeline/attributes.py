@@ -11,6 +11,8 @@ and the ruler's own ``set_annotations`` applies them, so POS, morphology and lem
 
 from __future__ import annotations
 
+import re
+
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
@@ -50,6 +52,7 @@ class FastAttributeMatch:
         self.rest = Matcher(vocab)
         self.n_rest = 0
         self._cache: dict[tuple, tuple] = {}
+        self.first_specs: list[dict] = []
         for key in ruler.matcher._patterns:  # match ids are the attr ids as strings
             label = vocab.strings[key]
             attr_id = int(label)
@@ -69,9 +72,14 @@ class FastAttributeMatch:
                 else:
                     self.rest.add(label, [pattern])
                     self.n_rest += 1
+                    self.first_specs.append(pattern[0])
+        # the other patterns can only match where a token satisfies their first token's spec: the spaCy
+        # Matcher runs on a Doc only when one does (most report sentences have no "gon na", "let 's"...)
+        self.rest_always = any(not set(spec) <= {"TAG", "LOWER", "DEP"} for spec in self.first_specs)
 
-    def _token_matches(self, tag: str, lower: str, dep: str, is_space: bool) -> tuple:
-        """The (attr_id, key) of the one-token patterns that hold for a token with these values."""
+    def _token_matches(self, tag: str, lower: str, dep: str, is_space: bool) -> tuple[tuple, bool]:
+        """The (attr_id, key) of the one-token patterns that hold for a token with these values, and
+        whether the token could start a match of one of the other patterns."""
         values = {"TAG": tag, "LOWER": lower, "DEP": dep, "IS_SPACE": is_space}
         seen = set()
         out = []
@@ -80,7 +88,7 @@ class FastAttributeMatch:
                 if attr_id not in seen and self._spec_holds(values, spec):
                     seen.add(attr_id)
                     out.append((attr_id, key))
-        return tuple(out)
+        return tuple(out), any(self._spec_holds(values, spec) for spec in self.first_specs)
 
     @staticmethod
     def _spec_holds(values: dict, spec: dict) -> bool:
@@ -91,6 +99,10 @@ class FastAttributeMatch:
                     return False
                 if "NOT_IN" in v and actual in v["NOT_IN"]:
                     return False
+                if "REGEX" in v and not re.search(v["REGEX"], actual):
+                    return False
+                if not set(v) <= {"IN", "NOT_IN", "REGEX"}:
+                    return True  # a predicate not read here: assume it may hold
             elif actual != v:
                 return False
         return True
@@ -100,6 +112,7 @@ class FastAttributeMatch:
         # once per distinct combination of the four (a bounded cache), not tried again at every token
         matches = []
         cache = self._cache
+        rest = self.rest_always
         for token in doc:
             values = (token.tag_, token.lower_, token.dep_, token.is_space)
             found = cache.get(values)
@@ -108,9 +121,10 @@ class FastAttributeMatch:
                     cache.clear()
                 found = cache[values] = self._token_matches(*values)
             i = token.i
-            for attr_id, key in found:
+            for attr_id, key in found[0]:
                 matches.append((attr_id, key, i, i + 1))
-        if self.n_rest:
+            rest = rest or found[1]
+        if self.n_rest and rest:
             for m_id, s, e in self.rest(doc, allow_missing=True, as_spans=False):
                 matches.append((int(self.ruler.vocab.strings[m_id]), m_id, s, e))
         matches.sort()
@@ -121,3 +135,30 @@ def speed_up_attribute_ruler(nlp: Language) -> None:
     if "attribute_ruler" in nlp.pipe_names:
         ruler = nlp.get_pipe("attribute_ruler")
         ruler.match = FastAttributeMatch(ruler)
+
+
+def speed_up_lemmatizer(nlp: Language) -> None:
+    """Cache the rule lemmatizer's answers per (word, POS, morphology), the three things its rules read.
+
+    spaCy's rule lemmatizer caches only the words that go through its suffix rules and works out the
+    rest (base forms, punctuation, words of POS without rules) again at every token; a corpus asks
+    for the same few thousand combinations millions of times. Same lemmas, bounded memory."""
+    if "lemmatizer" not in nlp.pipe_names:
+        return
+    lemmatizer = nlp.get_pipe("lemmatizer")
+    if getattr(lemmatizer, "mode", None) != "rule" or getattr(lemmatizer, "_radtool_cached", False):
+        return
+    rule_lemmatize = lemmatizer.rule_lemmatize
+    cache: dict[tuple, list[str]] = {}
+
+    def cached(token) -> list[str]:
+        key = (token.orth, token.pos, token.morph.key)
+        lemmas = cache.get(key)
+        if lemmas is None:
+            if len(cache) >= 200_000:
+                cache.clear()
+            lemmas = cache[key] = rule_lemmatize(token)
+        return lemmas
+
+    lemmatizer.lemmatize = cached
+    lemmatizer._radtool_cached = True
