@@ -181,3 +181,83 @@ def test_dense_column_budget_only_moves_columns_to_the_sparse_product():
     tight = SimilarityIndex.from_records(records, memory_mb=0)  # no dense columns at all
     assert all(f.dense.shape[1] == 0 for f in tight.families.values()) and any(f.dense.shape[1] for f in full.families.values())
     np.testing.assert_array_equal(similarity_matrix(tight), similarity_matrix(full))
+
+
+# ---- the pruned top-k (band lower bounds, one-product upper bound, exact scores for the pairs that can matter)
+
+
+def _same_neighbors(a, b):
+    assert a.index.tolist() == b.index.tolist()
+    np.testing.assert_array_equal(a.combined, b.combined)  # same float32 bits (NaN where no neighbour)
+    for f in b.per_family:
+        np.testing.assert_array_equal(a.per_family[f], b.per_family[f])
+    assert a.duplicates == b.duplicates and a.duplicate_pairs == b.duplicate_pairs
+    assert a.mean_pairwise == b.mean_pairwise
+
+
+def _tied_records(n: int, seed: int) -> list[dict]:
+    """Reports with many equal scores: copies and near-copies, so that ties at the k-th place are common."""
+    rng = random.Random(seed)
+    base = _random_records(12, seed=seed)
+    out = []
+    for i in range(n):
+        r = dict(rng.choice(base), id=f"t{i}")
+        if rng.random() < 0.3:
+            r = dict(r, noun_phrases=r["noun_phrases"][:-1])
+        out.append(r)
+    out[5] = record("empty-5")  # no features: no neighbours
+    return out
+
+
+@pytest.mark.parametrize("full_row_below", [0.0, 0.15, 2.0])  # no report / some / every report scored against all
+@pytest.mark.parametrize("band", [0, 2])
+@pytest.mark.parametrize("make", [_random_records, _tied_records])
+def test_pruned_top_k_equals_all_pairs_byte_for_byte(monkeypatch, full_row_below, band, make):
+    import radtool.analysis.similarity as sim
+
+    monkeypatch.setattr(sim, "FULL_ROW_BELOW", full_row_below)
+    monkeypatch.setattr(sim, "BAND", band)
+    monkeypatch.setattr(sim, "OFFER_BATCH", 50)  # many small offers
+    for seed, n, k, dup, memory_mb, workers in [(0, 90, 5, 0.9, 0.001, 1), (1, 130, 10, 0.5, 0.002, 2), (2, 70, 3, None, 0.0005, 2),
+                                                (3, 60, 10, 1.0, 256, 1)]:
+        records = make(n, seed)
+        index = SimilarityIndex.from_records(records)
+        assert -(-index.n // index.tile_size(memory_mb)) > 2 * band + 1 or memory_mb == 256  # tiles past the band
+        pruned = top_k_neighbors(index, k=k, dup_threshold=dup, memory_mb=memory_mb, workers=workers)
+        _same_neighbors(pruned, sim._all_pairs_top_k(index, k=k, dup_threshold=dup, memory_mb=memory_mb, workers=1))
+
+
+def test_pruned_top_k_matches_brute_force_order_with_ties():
+    records = _tied_records(80, seed=4)
+    index = SimilarityIndex.from_records(records)
+    ref, _per = index.scores(np.arange(index.n))
+    np.fill_diagonal(ref, -np.inf)
+    result = top_k_neighbors(index, k=6, dup_threshold=0.9, memory_mb=0.001, workers=2)
+    ties = 0
+    for i in range(index.n):
+        expected = [j for j in sorted(range(index.n), key=lambda j: (-ref[i, j], j))[:6] if ref[i, j] > 0]
+        assert result.index[i].tolist() == expected + [-1] * (6 - len(expected))
+        ties += len(expected) == 6 and (ref[i] == ref[i, expected[-1]]).sum() > 1
+    assert ties > 20  # the k-th place is shared in many rows: the smaller positions win
+    assert (result.index[5] == -1).all() and np.isnan(result.combined[5]).all()  # the empty report
+    pairs = sorted((i, j) for i in range(index.n) for j in range(i + 1, index.n) if ref[i, j] >= 0.9)
+    assert [(i, j) for i, j, _s in result.duplicates] == pairs and result.duplicate_pairs == len(pairs)
+
+
+def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
+    from radtool.analysis.similarity import _Bound, exact_pair_scores
+
+    records = _random_records(50, seed=9) + [record("only-verbs", verbs=["be"]), record("none")]
+    index = SimilarityIndex.from_records(records)
+    ref, _per = index.scores(np.arange(index.n))
+    left, right = np.divmod(np.arange(index.n * index.n), index.n)
+    families = [(fam.matrix, fam.size1) for fam in index.families.values()]
+    np.testing.assert_array_equal(exact_pair_scores(families, index.nonempty, left, right).reshape(index.n, index.n), ref)
+    np.testing.assert_array_equal(index.exact_block(np.arange(index.n)[::-1], np.arange(index.n)), ref[::-1])
+    order = np.random.default_rng(0).permutation(index.n)
+    bound = _Bound(index, order, 8)
+    y = np.hstack([bound.dense, bound.tail.toarray()])
+    upper = np.empty_like(ref)
+    upper[np.ix_(order, order)] = y @ y.T
+    assert (upper >= ref - 1e-6).all()
+    assert (np.abs(upper - ref)[ref == 1] < 1e-5).all()  # tight for identical sets

@@ -621,36 +621,27 @@ OFFER_BATCH = 4_000_000  # candidate pairs gathered before they update the top-k
 FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
 
 
-def locality_order(index: SimilarityIndex) -> np.ndarray:
-    """Positions sorted by each report's rarest feature, then its second rarest (over all families, by
-    document frequency): reports that share rare features, likely neighbours, come near each other."""
+def locality_orders(index: SimilarityIndex, count: int = 2) -> list[np.ndarray]:
+    """Orders of the reports in which those that share rare features, likely neighbours, come near each
+    other: for each of the ``count`` families with the largest vocabularies, sorted by their rarest feature
+    in that family (by document frequency), then by their rarest in the next family, and so on."""
     n = index.n
-    parts, offset = [], 0
-    for fam in index.families.values():
-        df = np.bincount(fam.matrix.indices, minlength=fam.matrix.shape[1])
-        parts.append((df, offset))
-        offset += fam.matrix.shape[1]
-    df_all = np.concatenate([df for df, _o in parts]) if parts else np.zeros(0, dtype=np.int64)
-    rank = np.empty(len(df_all), dtype=np.int64)
-    rank[np.argsort(df_all, kind="stable")] = np.arange(len(df_all))
-    big = np.int64(len(df_all) + 1)
-    first = np.full(n, big)
-    second = np.full(n, big)
-    for fam, (_df, off) in zip(index.families.values(), parts):
+    rarest = {}
+    for name, fam in index.families.items():
         x = fam.matrix
+        width = x.shape[1]
+        df = np.bincount(x.indices, minlength=width).astype(np.int64)
+        key = np.full(n, (width + 1) * (n + 1), dtype=np.int64)  # reports without the family last
         has = np.flatnonzero(np.diff(x.indptr) > 0)
-        if not len(has):
-            continue
-        r = rank[x.indices + off]
-        lo = np.minimum.reduceat(r, x.indptr[has])
-        r2 = r.copy()
-        r2[r == np.repeat(lo, np.diff(x.indptr)[has])] = big  # a rank occurs once in a row
-        lo2 = np.minimum.reduceat(r2, x.indptr[has])
-        a, b = first[has], second[has]
-        # merge two sorted pairs (a, b) and (lo, lo2) into the two smallest
-        first[has] = np.minimum(a, lo)
-        second[has] = np.minimum(np.maximum(a, lo), np.where(a < lo, b, lo2))
-    return np.lexsort((np.arange(n), second, first))
+        if len(has):
+            key[has] = np.minimum.reduceat(df[x.indices] * width + x.indices, x.indptr[has])
+        rarest[name] = key
+    names = sorted(index.families, key=lambda f: -index.families[f].matrix.shape[1])
+    orders = []
+    for first in names[:count]:
+        keys = [rarest[f] for f in [first, *(f for f in names if f != first)]]
+        orders.append(np.lexsort((np.arange(n), *reversed(keys))))
+    return orders or [np.arange(n)]
 
 
 class _Bound:
@@ -688,12 +679,13 @@ class _PairJob:
     """What scoring one row tile needs (Dask ships it to every worker once). Tiles are of reports in
     ``order`` (position p of a tile is report order[p]); results are in original positions."""
 
-    index: SimilarityIndex
+    index: SimilarityIndex | None
     order: np.ndarray
     tile: int
     k: int
     dup_threshold: float  # inf: no near-duplicates
     band: int = BAND
+    orders: list[np.ndarray] | None = None  # the first pass: the orders whose bands give lower bounds
     bound: _Bound | None = None  # the second pass:
     families: list | None = None  # (incidence matrix, max(|A|, 1)) per family, rows in order
     nonempty: np.ndarray | None = None  # families × reports, in order
@@ -719,10 +711,13 @@ def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], none
     return total / np.maximum(defined, np.float32(1))
 
 
-def band_tile(job: _PairJob, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """A lower bound of the k-th best score of the reports of row tile ``i``: their k-th best among the
-    reports of the tiles i - band … i + band, scored exactly (0 where fewer than k score above 0)."""
-    index, order, tile, n, k = job.index, job.order, job.tile, job.index.n, job.k
+def band_tile(job: _PairJob, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lower bound of the k-th best score of the reports of row tile i of order o (t = o · tiles + i):
+    their k-th best among the reports of the tiles i - band … i + band, scored exactly (0 where fewer than
+    k score above 0)."""
+    index, tile, n, k = job.index, job.tile, job.index.n, job.k
+    o, i = divmod(t, -(-n // tile))
+    order = job.orders[o]
     rows = order[i * tile : (i + 1) * tile]
     c0 = max(0, (i - job.band) * tile)
     cols = order[c0 : (i + job.band + 1) * tile]
@@ -771,7 +766,8 @@ def bound_tile(job: _PairJob, i: int):
     a = np.concatenate(found_a) if found_a else np.zeros(0, dtype=np.int64)
     b = np.concatenate(found_b) if found_b else np.zeros(0, dtype=np.int64)
     v = exact_pair_scores(job.families, job.nonempty, a, b)  # rows in order: the pairs' reports are near in memory
-    a, b = order[a], order[b]
+    useful = (v >= theta[a]) | (v >= theta[b])  # under both thresholds: in neither top-k (nor a near-duplicate)
+    a, b, v = order[a[useful]], order[b[useful]], v[useful]
     dup = v >= job.dup_threshold
     lo, hi = np.minimum(a[dup], b[dup]), np.maximum(a[dup], b[dup])
     return a, b, v, lo * n + hi, v[dup], int(dup.sum())
@@ -813,7 +809,7 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     If ``matrix`` (n × n) is given, it is filled with the combined scores (diagonal included).
 
     Exact, without scoring every pair exactly. Reports are put in an order where those sharing rare
-    features are near (:func:`locality_order`); a band of tiles along the diagonal is scored exactly, which
+    features are near (:func:`locality_orders`); a band of tiles along the diagonal is scored exactly, which
     gives each report a lower bound τ of its k-th best score; every other pair gets a cheap upper bound
     (:class:`_Bound`, one product per tile), and only pairs whose bound reaches τ of either report (or the
     near-duplicate threshold) are scored exactly, with the kernel's float32 operations. Reports whose τ
@@ -830,8 +826,8 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     dup = float(np.float32(np.inf if dup_threshold is None else dup_threshold))
     tile = index.tile_size(memory_mb)
     n_tiles = -(-n // tile)
-    order = locality_order(index)
-    job = _PairJob(index, order, tile, kk, dup)
+    orders = locality_orders(index)
+    job = _PairJob(index, orders[0], tile, kk, dup, band=BAND)
     top = _TopK(n, kk)
     keys: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -861,13 +857,15 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
 
     def take_tau(result, _i: int) -> None:
         rows, kth = result
-        tau[rows] = kth
+        tau[rows] = np.maximum(tau[rows], kth)
 
-    _run_tiles(band_tile, job, n_tiles, take_tau, workers, client)
+    job.orders = orders  # each order gives a lower bound; the larger one is kept
+    _run_tiles(band_tile, job, len(orders) * n_tiles, take_tau, workers, client)
+    order = orders[0]
     empty = ~index.nonempty.any(axis=0)
     full = ~empty & (tau < FULL_ROW_BELOW)
     theta = np.where(full | empty, np.float32(dup), np.minimum(tau, np.float32(dup))) - np.float32(BOUND_EPS)
-    job.index = None  # the second pass needs the bound and the families in order, not the index
+    job.index = job.orders = None  # the second pass needs the bound and the families in order, not the index
     job.bound = _Bound(index, order, tile)
     job.families = [(fam.matrix[order], fam.size1[order]) for fam in index.families.values()]
     job.nonempty = index.nonempty[:, order]

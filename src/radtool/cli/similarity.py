@@ -38,9 +38,11 @@ def _fuzzy_threshold(value: float | None) -> float | None:
 
 def similarity(input_path: Path, out: Path, features: list[str] | None = None, top_k: int | None = 10, matrix: bool = False,
                fuzzy: float | None = None, dup_threshold: float = 0.9, id_col: str | None = None, text_cols: list[str] | None = None,
-               schema: str = "chexpert", memory_mb: float = 256, show_progress: bool = False) -> dict:
+               schema: str = "chexpert", memory_mb: float = 256, show_progress: bool = False, scheduler: str | None = None) -> dict:
     """Write ``neighbors.csv`` (top-k), ``matrix.csv`` (if ``matrix``), ``near_duplicates.csv``,
-    ``top1_similarity.png`` and ``similarity.json`` (the summary, also returned) to ``out``."""
+    ``top1_similarity.png`` and ``similarity.json`` (the summary, also returned) to ``out``. With
+    ``scheduler`` (a Dask scheduler address, or ``local:N``) the row tiles are scored on Dask workers; the
+    outputs are the same bytes as a local run (similarity.json's ``seconds`` aside)."""
     from ..analysis.corpus import open_corpus
     from ..analysis.features import parse_families
     from ..analysis.similarity import SimilarityIndex, top_k_neighbors
@@ -66,12 +68,24 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
         raise UserError(f"--matrix is for corpora up to {MATRIX_LIMIT:,} reports ({n:,} here); use --top-k K without --matrix")
     full = np.zeros((n, n), dtype=np.float32) if matrix else None
     k = top_k or 10
-    if show_progress:
-        with progress_bar(transient=True) as bar:
-            task = bar.add_task("scoring reports", total=n)
-            result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, progress=lambda m: bar.advance(task, m), matrix=full)
-    else:
-        result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full)
+    client = cluster = None
+    if scheduler:
+        from .parse import dask_client
+
+        client, cluster = dask_client(scheduler, _local_workers())
+    try:
+        if show_progress:
+            with progress_bar(transient=True) as bar:
+                task = bar.add_task("scoring reports", total=n)
+                result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, progress=lambda m: bar.advance(task, m),
+                                         matrix=full, client=client)
+        else:
+            result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full, client=client)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     ids = corpus.id_col
     outputs = []
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
@@ -115,6 +129,12 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     return summary
 
 
+def _local_workers() -> int:
+    from ..analysis.similarity import _workers
+
+    return _workers(None)
+
+
 def _histogram(values: np.ndarray, path: Path, families, dup_threshold: float) -> None:
     from ..analysis.stats import _pyplot, _save
 
@@ -145,13 +165,15 @@ def similarity_cli(
     text_col: TextColOpt = None,
     schema: SchemaOpt = "chexpert",
     memory_mb: Annotated[float, typer.Option("--memory-mb", help="Memory for one block of scores; lower it on small machines.")] = 256,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Score row blocks on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N worker processes here. Needs radtool[dask]; same outputs as a local run.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Report similarity |A ∩ B| / max(|A|, |B|) over noun phrases, verbs and entities: neighbours, matrix, near-duplicates."""
     if top_k is None and not matrix:
         top_k = 10
     summary = similarity(input_path, out, features=features, top_k=top_k, matrix=matrix, fuzzy=fuzzy, dup_threshold=dup_threshold,
-                         id_col=id_col, text_cols=text_col, schema=schema, memory_mb=memory_mb, show_progress=not quiet)
+                         id_col=id_col, text_cols=text_col, schema=schema, memory_mb=memory_mb, show_progress=not quiet,
+                         scheduler=scheduler)
     if quiet:
         return
     table = Table(title=f"consistency: {summary['reports']:,} reports", title_justify="left")
