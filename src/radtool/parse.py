@@ -5,6 +5,13 @@ cut into sections and sentences first, every sentence not yet in the memo is run
 pipeline once, and reports are assembled from the memoized sentence records. The memo is an LRU of
 at most ``memo_size`` sentences, so memory does not grow with the corpus.
 
+Sentences that differ only in stand-alone numbers ("3.2 cm nodule ... since 04/11/2019" and "1.7 cm
+nodule ... since 12/01/2020") share one memo entry: the sentence with those digits set to 0 is parsed
+once, and each sentence gets its own words back in its tokens, noun phrases and verbs (no lexicon term
+holds a number, so entities, relations and labels carry over as they are). A sentence is parsed as
+written when the tokenizer would cut it differently from its key, and always with ``numbers=False``
+(``radtool parse --exact-numbers``).
+
 Work is done in *partitions* of consecutive reports (:data:`PARTITION` by default). A partition is
 parsed by :meth:`ReportParser.parse_partition` into a :class:`Partition`: the labels rows, the
 ``graphs.jsonl`` lines as text, the problems and the counters the run summary needs. The same
@@ -19,6 +26,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import sys
 import time
 from collections import Counter, OrderedDict
@@ -64,6 +72,43 @@ def sentence_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
+# A number that stands alone (a measurement, a date, a time, a list number), not part of a word ("T12",
+# "3rd", "3.2cm", "x2"): sentences that differ only in such numbers share one parse (see ``numbers_key``)
+_RUN = re.compile(r"[\w.,:/-]+")
+_NUMBER = re.compile(r"[.,:/-]*\d+(?:[.,:/-]+\d+)*[.,:/-]*")
+_DIGIT = re.compile(r"\d")
+
+
+def _zero_number(match: re.Match) -> str:
+    run = match.group()
+    return _DIGIT.sub("0", run) if _NUMBER.fullmatch(run) else run
+
+
+def numbers_key(text: str) -> str:
+    """``text`` with the digits of its stand-alone numbers set to 0: "3.2 cm nodule, stable since
+    04/11/2019" → "0.0 cm nodule, stable since 00/00/0000". The memo key of the number-blind corpus
+    path, where a sentence is parsed as its key and gets its own numbers back (:func:`with_numbers`)."""
+    return _RUN.sub(_zero_number, text) if _DIGIT.search(text) else text
+
+
+def with_numbers(record: dict, key: str, text: str) -> dict:
+    """The record of sentence ``key`` with the words of ``text`` (the same sentence with other
+    numbers: same length, same tokens) put back into its tokens, noun phrases and verbs."""
+    words = []
+    pos = 0
+    for token in record["tokens"]:
+        at = key.index(token, pos)
+        words.append(text[at : at + len(token)])
+        pos = at + len(token)
+    out = dict(record)
+    out["tokens"] = words
+    if "noun_phrase_ix" in record:
+        out["noun_phrases"] = [" ".join(words[i].lower() for i in ix) for ix in record["noun_phrase_ix"]]
+    if "verb_ix" in record:
+        out["verbs"] = [words[i].lower() if _DIGIT.search(words[i]) else v for i, v in zip(record["verb_ix"], record["verbs"])]
+    return out
+
+
 def _load_pipeline(model: str | None, schema: str):
     from .pipeline import load
 
@@ -80,7 +125,7 @@ def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Cal
     # the same parses, whether a sentence is parsed here, in a worker process or on a Dask worker
     with threadpool_limits(1), nlp.select_pipes(disable=[p for p in SENTENCE_COMPONENTS_OFF if p in nlp.pipe_names]):
         for doc in nlp.pipe(texts, batch_size=batch_size):
-            out.append(span_record(doc))
+            out.append(span_record(doc, token_index=bool(_DIGIT.search(doc.text))))
             if progress:
                 progress(1)
     return out
@@ -200,7 +245,7 @@ class ReportParser:
     ``parse_partition(reports)`` returns a :class:`Partition`; ``iter_records`` streams."""
 
     def __init__(self, model: str | None = None, schema: str = "chexpert", sections: Iterable[str] | None = None,
-                 n_process: int = 1, memo_size: int = MEMO_SIZE) -> None:
+                 n_process: int = 1, memo_size: int = MEMO_SIZE, numbers: bool = True) -> None:
         self.model = model
         self.schema_name = str(schema)
         self.schema: Schema = load_schema(schema)
@@ -209,6 +254,7 @@ class ReportParser:
         self.sections = frozenset(sections) if sections else label_sections()
         self.n_process = max(1, int(n_process))  # kept for callers; parallel runs go through radtool.cli.parse
         self.memo = SentenceMemo(memo_size)
+        self.numbers = bool(numbers)  # sentences that differ only in stand-alone numbers share one parse
         self._nlp = None
         self.stats = {"sentences": 0, "distinct_sentences": 0, "parsed_sentences": 0, "parse_seconds": 0.0}
 
@@ -218,13 +264,33 @@ class ReportParser:
             self._nlp = _load_pipeline(self.model, self.schema_name)
         return self._nlp
 
+    def _memo_key(self, text: str) -> str:
+        """The sentence the memo parses for ``text``: itself, or with ``numbers`` (the default) its
+        :func:`numbers_key` when the tokenizer cuts both into the same tokens (then the two differ only
+        in the digits of whole tokens, and the key's parse carries over with the sentence's own words)."""
+        if not self.numbers:
+            return text
+        key = numbers_key(text)
+        if key == text:
+            return text
+        tokenizer = self.nlp.tokenizer
+        if [len(t) for t in tokenizer(key)] != [len(t) for t in tokenizer(text)]:
+            return text
+        return key
+
+    @staticmethod
+    def _sentence_record(found: dict[str, dict], key: str, text: str) -> dict:
+        record = found[key]
+        return record if key == text else with_numbers(record, key, text)
+
     def _records(self, reports: Sequence[Report], progress: Callable[[int], None] | None = None,
                  on_start: Callable[[int], None] | None = None, counters: Partition | None = None) -> list[dict]:
         from .pipeline.graph import assemble
 
         counters = Partition(0) if counters is None else counters
         segmented = []
-        found: dict[str, dict | None] = {}  # this batch's sentences: record from the memo, or None (to parse)
+        found: dict[str, dict | None] = {}  # memo key → record from the memo, or None (to parse)
+        keys: dict[str, str] = {}  # this batch's distinct sentences → their memo keys
         for report in reports:
             sentences = [] if report.error else [(sec, _sentence_key(t)) for sec, t in report_sentences(report)]
             sentences = [(sec, t) for sec, t in sentences if t]
@@ -232,8 +298,11 @@ class ReportParser:
             for sec, text in sentences:
                 counters.sections[sec] += 1
                 counters.label_sentences += sec in self.sections
-                if text not in found:
-                    found[text] = self.memo.get(text)
+                key = keys.get(text)
+                if key is None:
+                    key = keys[text] = self._memo_key(text)
+                if key not in found:
+                    found[key] = self.memo.get(key)
         new = [t for t, r in found.items() if r is None]
         n_sentences = sum(len(s) for s in segmented)
         self.stats["sentences"] += n_sentences
@@ -252,10 +321,11 @@ class ReportParser:
             self.stats["parse_seconds"] += time.perf_counter() - start
         counters.sentences += n_sentences
         counters.parsed_sentences += len(new)
-        counters.hashes = np.unique(np.fromiter((sentence_hash(t) for t in found), dtype=np.uint64, count=len(found)))
+        counters.hashes = np.unique(np.fromiter((sentence_hash(t) for t in keys), dtype=np.uint64, count=len(keys)))
         records = []
         for report, sentences in zip(reports, segmented):
-            record = assemble(report.id, [(sec, found[text]) for sec, text in sentences], self.schema, self.sections)
+            record = assemble(report.id, [(sec, self._sentence_record(found, keys[text], text)) for sec, text in sentences],
+                              self.schema, self.sections)
             record["row"] = report.row
             if report.error:
                 record["error"] = report.error
@@ -310,9 +380,10 @@ def partitions(reports: Iterable[Report], size: int = PARTITION) -> Iterator[lis
 _WORKER_PARSERS: dict[tuple, ReportParser] = {}
 
 
-def worker_parser(model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int) -> ReportParser:
+def worker_parser(model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int,
+                  numbers: bool = True) -> ReportParser:
     """The parser of this process for a configuration, built once (its pipeline and memo stay warm)."""
-    key = (model, schema, sections, memo_size)
+    key = (model, schema, sections, memo_size, numbers)
     parser = _WORKER_PARSERS.get(key)
     if parser is None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -320,16 +391,16 @@ def worker_parser(model: str | None, schema: str, sections: tuple[str, ...] | No
             from ._lazy import hide_torch_from_thinc
 
             hide_torch_from_thinc()
-        parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size)
+        parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size, numbers=numbers)
         parser.nlp  # noqa: B018
         _WORKER_PARSERS[key] = parser
     return parser
 
 
 def parse_partition_task(reports: list[Report], index: int, model: str | None, schema: str,
-                         sections: tuple[str, ...] | None, memo_size: int = MEMO_SIZE) -> Partition:
+                         sections: tuple[str, ...] | None, memo_size: int = MEMO_SIZE, numbers: bool = True) -> Partition:
     """Parse one partition in a worker (a process-pool worker or a Dask worker)."""
-    return worker_parser(model, schema, sections, memo_size).parse_partition(reports, index)
+    return worker_parser(model, schema, sections, memo_size, numbers).parse_partition(reports, index)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -360,9 +431,10 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="radtool-parent-watchdog", daemon=True).start()
 
 
-def _pool_init(parent_pid: int, model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int) -> None:
+def _pool_init(parent_pid: int, model: str | None, schema: str, sections: tuple[str, ...] | None, memo_size: int,
+               numbers: bool = True) -> None:
     die_with_parent(parent_pid)
-    worker_parser(model, schema, sections, memo_size)
+    worker_parser(model, schema, sections, memo_size, numbers)
 
 
 def parse_reports(reports: Sequence[Report] | Sequence[str], model: str | None = None, schema: str = "chexpert", n_process: int = 1, sections: Iterable[str] | None = None) -> list[dict]:

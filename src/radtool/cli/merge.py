@@ -64,9 +64,10 @@ def merge(out: Path, shards: list[Path]) -> dict:
         raise UserError("give the shard folders to merge")
     infos = [(_shard_info(Path(s)), Path(s)) for s in shards]
     count = infos[0][0]["shard"]["count"]
-    keys = {(i["shard"]["count"], i["shard"]["partition"], i["shard"]["input"], i["schema"]) for i, _f in infos}
+    keys = {(i["shard"]["count"], i["shard"]["partition"], i["shard"]["input"], i["schema"], i.get("memo", {}).get("numbers"))
+            for i, _f in infos}
     if len(keys) > 1:
-        raise UserError("the shards come from different runs (input, schema, shard count or partition size differ)")
+        raise UserError("the shards come from different runs (input, schema, shard count, partition size or --exact-numbers differ)")
     by_index = {i["shard"]["index"]: f for i, f in infos}
     missing = sorted(set(range(count)) - set(by_index))
     if missing or len(by_index) != len(infos):

@@ -279,6 +279,7 @@ def parse(
     scheduler: str | None = None,
     shard: tuple[int, int] | None = None,
     memo_size: int = MEMO_SIZE,
+    numbers: bool = True,
     partition: int = PARTITION,
     started: float | None = None,
 ) -> dict:
@@ -308,7 +309,7 @@ def parse(
     if graphml:
         prepare_dir(graphml, "GraphML folder")
     label_secs = frozenset(sections) if sections else label_sections()
-    config = (model, str(schema), tuple(sorted(label_secs)), memo_size)
+    config = (model, str(schema), tuple(sorted(label_secs)), memo_size, numbers)
 
     chunks: Iterable[tuple[int, list]] = enumerate(partitions(reports, partition))
     if shard:
@@ -326,7 +327,7 @@ def parse(
     elif scheduler:
         client, cluster = dask_client(scheduler, n_process)
     elif n_process == 1:
-        parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size)
+        parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size, numbers=numbers)
         parser.nlp  # noqa: B018  load the pipeline now, so parse time is parse time
     load_seconds = time.perf_counter() - load_start
 
@@ -357,7 +358,8 @@ def parse(
                 if backend == "spacy":
                     memo = parser.memo if parser is not None else None
                     summary["memo"] = {"size": memo_size, "hit_rate": round(1 - totals.parsed / totals.sentences, 4) if totals.sentences else None,
-                                       "evictions": memo.evictions if memo is not None else None}
+                                       "evictions": memo.evictions if memo is not None else None,
+                                       "numbers": "blind" if numbers else "exact"}
                     summary["workers"] = {"scheduler": scheduler, "processes": None if scheduler else n_process}
                 if shard:
                     summary["shard"] = {"index": shard[0], "count": shard[1], "partition": partition, "input": str(input_path)}
@@ -481,6 +483,7 @@ def parse_cli(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Parse on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N worker processes here. Needs radtool[dask].")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Parse only shard I of N (0 <= I < N; partitions dealt in turn); combine the N outputs with radtool merge.")] = None,
     memo_size: Annotated[int, typer.Option("--memo-size", min=0, help="Distinct sentences kept in the sentence memo (LRU), per process.")] = MEMO_SIZE,
+    exact_numbers: Annotated[bool, typer.Option("--exact-numbers", help="Parse every distinct sentence as written. By default sentences that differ only in stand-alone numbers (sizes, dates, times) share one parse, with their own numbers put back: fewer sentences to parse on archives (docs/scale.md).")] = False,
     partition: Annotated[int, typer.Option("--partition", min=1, help="Reports per partition: the unit of work of workers, Dask tasks and shards (the shards of one run must share it).")] = PARTITION,
     quiet: QuietOpt = False,
 ) -> None:
@@ -496,7 +499,7 @@ def parse_cli(
     summary = parse(
         input_path, out, id_col=id_col, text_cols=text_col, schema=schema, n_process=n_process, model=model,
         sections=[s.upper() for s in section] if section else None, backend=backend, radgraph_model=radgraph_model,
-        graphml=graphml, show_progress=not quiet, scheduler=scheduler, shard=parse_shard(shard), memo_size=memo_size, partition=partition,
+        graphml=graphml, show_progress=not quiet, scheduler=scheduler, shard=parse_shard(shard), memo_size=memo_size, numbers=not exact_numbers, partition=partition,
         started=time.perf_counter() - since if since is not None else None,
     )
     if not quiet:

@@ -37,8 +37,11 @@ def _token_table(doc: Doc) -> tuple[list[str], list[list[int]]]:
     return [t.text for t in doc], doc.to_array([POS, DEP, LEMMA, LOWER, IS_PUNCT, LIKE_NUM]).tolist()
 
 
-def span_record(span: Span | Doc) -> dict:
-    """Entities, relations, verbs and noun phrases of one sentence (or any span), indices local to it."""
+def span_record(span: Span | Doc, token_index: bool = False) -> dict:
+    """Entities, relations, verbs and noun phrases of one sentence (or any span), indices local to it.
+
+    ``token_index``: also the token indices of each noun phrase's words (``noun_phrase_ix``) and of
+    each verb (``verb_ix``), for the corpus parser to put a sentence's own numbers back into them."""
     from spacy.symbols import VERB
 
     doc = span.doc if isinstance(span, Span) else span
@@ -71,19 +74,28 @@ def span_record(span: Span | Doc) -> dict:
     not_verb_deps = {strings[d] for d in ("amod", "compound", "nmod") if d in strings}
     # Verbs of the prose: not participles used as adjectives ("calcified granuloma") and not lexicon
     # terms the small model mis-tags in telegraphic text ("Left lower lobe opacity." → leave).
-    verbs = [
-        strings[table[i][2]].lower() for i in range(start, end)
-        if table[i][0] == VERB and table[i][1] not in not_verb_deps and i not in in_entity
+    verb_ix = [
+        i for i in range(start, end) if table[i][0] == VERB and table[i][1] not in not_verb_deps and i not in in_entity
     ]
+    verbs = [strings[table[i][2]].lower() for i in verb_ix]
     noun_phrases = []
+    phrase_ix = []
     if doc.has_annotation("DEP"):
         for chunk in doc.noun_chunks:
             if chunk.start >= start and chunk.end <= end:
-                lowers = [strings[table[i][3]] for i in range(chunk.start, chunk.end) if not table[i][4] and not table[i][5]]
-                phrase = " ".join(w for w in lowers if w not in _DETERMINERS and w != "xxxx")
-                if phrase:
-                    noun_phrases.append(phrase)
-    return {"tokens": words[start:end], "entities": entities, "relations": relations, "verbs": verbs, "noun_phrases": noun_phrases}
+                ix = [
+                    i for i in range(chunk.start, chunk.end)
+                    if not table[i][4] and not table[i][5] and strings[table[i][3]] not in _DETERMINERS
+                    and strings[table[i][3]] != "xxxx"
+                ]
+                if ix:
+                    noun_phrases.append(" ".join(strings[table[i][3]] for i in ix))
+                    phrase_ix.append([i - start for i in ix])
+    record = {"tokens": words[start:end], "entities": entities, "relations": relations, "verbs": verbs, "noun_phrases": noun_phrases}
+    if token_index:
+        record["verb_ix"] = [i - start for i in verb_ix]
+        record["noun_phrase_ix"] = phrase_ix
+    return record
 
 
 def radgraph_label(entity: dict) -> str:
