@@ -136,16 +136,20 @@ class SentenceMemo:
     ``max_bytes`` of memory, whichever comes first, so that a long run holds the same memo at every
     corpus size beyond its fill, whatever the length of its sentences.
 
-    Records are kept pickled (~0.6 KB each instead of ~3.5 KB as Python objects); with its key and its
-    table entry a sentence costs ~0.8 KB; a hit unpickles a fresh copy (~20 µs, against ~1 ms to parse)."""
+    Records are kept pickled and compressed with a dictionary made of the first records put (~0.12 KB
+    each, against ~0.56 KB pickled and ~3.5 KB as Python objects); with its key and its table entry a
+    sentence costs ~0.35 KB. A hit inflates and unpickles a fresh copy (~30 µs, against ~1 ms to parse)."""
 
-    ENTRY_BYTES = 100  # beside the key text and the pickled record: the table's slot and link, the bytes header
+    ENTRY_BYTES = 100  # beside the key text and the stored record: the table's slot and link, the bytes header
+    DICT_RECORDS = 64  # the first records put make the compression dictionary (their last DICT_BYTES)
+    DICT_BYTES = 16384
 
     def __init__(self, max_size: int = MEMO_SIZE, max_bytes: int = MEMO_BYTES) -> None:
         self.max_size = max(0, int(max_size))
         self.max_bytes = max(0, int(max_bytes))
         self.nbytes = 0  # what the entries cost, as counted by _cost
         self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._packer = self._unpacker = None  # zlib (de)compressors primed with the dictionary, copied per record
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -160,22 +164,45 @@ class SentenceMemo:
     def _cost(cls, text: str, blob: bytes) -> int:
         return sys.getsizeof(text) + len(blob) + cls.ENTRY_BYTES
 
+    def _pack(self, blob: bytes) -> bytes:
+        packer = self._packer.copy()
+        return packer.compress(blob) + packer.flush()
+
+    def _unpack(self, blob: bytes) -> bytes:
+        return self._unpacker.copy().decompress(blob) if self._packer is not None else blob
+
+    def _make_dictionary(self) -> None:
+        """Compress every entry from now on with a dictionary of the records seen so far (they share
+        their keys and most of their labels), the entries already there included."""
+        import zlib
+
+        zdict = b"".join(self._data.values())[-self.DICT_BYTES:]
+        self._packer = zlib.compressobj(6, zlib.DEFLATED, 14, 8, zlib.Z_DEFAULT_STRATEGY, zdict)
+        self._unpacker = zlib.decompressobj(14, zdict)
+        for text, blob in list(self._data.items()):
+            self._data[text] = packed = self._pack(blob)
+            self.nbytes += len(packed) - len(blob)
+
     def get(self, text: str) -> dict | None:
         blob = self._data.get(text)
         if blob is None:
             return None
         self._data.move_to_end(text)
-        return pickle.loads(blob)
+        return pickle.loads(self._unpack(blob))
 
     def put(self, text: str, record: dict) -> None:
         if not self.max_size or not self.max_bytes:
             return
         blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        if self._packer is not None:
+            blob = self._pack(blob)
         old = self._data.pop(text, None)
         if old is not None:
             self.nbytes -= self._cost(text, old)
         self._data[text] = blob
         self.nbytes += self._cost(text, blob)
+        if self._packer is None and len(self._data) >= self.DICT_RECORDS:
+            self._make_dictionary()
         while len(self._data) > self.max_size or self.nbytes > self.max_bytes:
             key, evicted = self._data.popitem(last=False)
             self.nbytes -= self._cost(key, evicted)

@@ -58,7 +58,7 @@ def test_memo_is_bounded():
     from radtool.io.readers import Report
     from radtool.parse import ReportParser
 
-    parser = ReportParser(memo_size=3)
+    parser = ReportParser(memo_size=3, numbers=False)  # each measurement its own sentence
     reports = [Report(id=str(i), row=i, sections=[(None, f"No pneumothorax. Effusion measuring {i} mm.")]) for i in range(1, 9)]
     records = list(parser.iter_records(reports, partition=2))
     assert len(records) == 8 and len(parser.memo) <= 3 and parser.memo.evictions > 0
@@ -226,3 +226,19 @@ def test_memo_is_bounded_in_bytes_too():
     assert memo.get("Effusion measuring 199 mm" + "." * 49)["i"] == 199 and memo.get("Effusion measuring 0 mm") is None  # LRU
     memo.put("Effusion measuring 199 mm" + "." * 49, {"i": -1})  # replaced, counted once
     assert memo.nbytes == sum(sys.getsizeof(t) + len(b) + SentenceMemo.ENTRY_BYTES for t, b in memo._data.items())
+
+
+def test_memo_gives_back_the_records_put_before_and_after_its_compression_dictionary():
+    from radtool.parse import SentenceMemo
+
+    memo = SentenceMemo(max_size=1000, max_bytes=10**8)
+    records = {f"Sentence {i}.": {"tokens": ["Sentence", str(i), "."], "entities": [{"label": "Observation::definitely present", "start_ix": i % 3,
+               "end_ix": i % 3, "relations": []}] * (i % 4), "mentions": [("Edema", 1)], "n": i, "x": 1.5 * i} for i in range(300)}
+    for i, (text, record) in enumerate(records.items()):
+        memo.put(text, record)
+        if i == SentenceMemo.DICT_RECORDS - 2:
+            assert memo.get("Sentence 0.") == records["Sentence 0."] and memo._packer is None  # stored pickled until then
+    assert memo._packer is not None and len(memo) == 300
+    assert all(memo.get(text) == record for text, record in records.items())  # those packed afterwards too
+    stored = sum(len(b) for b in memo._data.values())
+    assert stored * 2 < sum(len(__import__("pickle").dumps(r)) for r in records.values())
