@@ -217,7 +217,8 @@ def test_pruned_top_k_equals_all_pairs_byte_for_byte(monkeypatch, full_row_below
 
     monkeypatch.setattr(sim, "FULL_ROW_BELOW", full_row_below)
     monkeypatch.setattr(sim, "BAND", band)
-    monkeypatch.setattr(sim, "OFFER_BATCH", 50)  # many small offers
+    monkeypatch.setattr(sim, "OFFER_BATCH", 50)  # many small offers: thresholds rise while tiles run
+    monkeypatch.setattr(sim, "WAVE", 2)
     for seed, n, k, dup, memory_mb, workers in [(0, 90, 5, 0.9, 0.001, 1), (1, 130, 10, 0.5, 0.002, 2), (2, 70, 3, None, 0.0005, 2),
                                                 (3, 60, 10, 1.0, 256, 1)]:
         records = make(n, seed)

@@ -617,7 +617,8 @@ def _finish(index: SimilarityIndex, top: _TopK, k: int, keep_zero: bool, keys: l
 
 BOUND_EPS = 1e-4  # margin for float32 rounding in the bound and in the scores (both err by < 1e-5 here)
 BAND = 2  # tiles on each side of a row tile scored exactly for its lower bound, in an order that puts reports sharing rare features near
-OFFER_BATCH = 4_000_000  # candidate pairs gathered before they update the top-k tables
+OFFER_BATCH = 250_000  # candidate pairs gathered before they update the top-k tables (and the thresholds)
+WAVE = 16  # column tiles per task of the second pass
 FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
 
 
@@ -689,7 +690,6 @@ class _PairJob:
     bound: _Bound | None = None  # the second pass:
     families: list | None = None  # (incidence matrix, max(|A|, 1)) per family, rows in order
     nonempty: np.ndarray | None = None  # families × reports, in order
-    theta: np.ndarray | None = None  # per report, in order: pairs whose bound reaches this are scored exactly
 
 
 def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], nonempty: np.ndarray, left: np.ndarray,
@@ -729,17 +729,19 @@ def band_tile(job: _PairJob, t: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, np.maximum(kth, np.float32(0))
 
 
-def bound_tile(job: _PairJob, i: int):
-    """Row tile ``i`` against the tiles j ≥ i: the pairs whose bound reaches the threshold of either report,
-    scored exactly → ``(a, b, score, near-duplicate keys min·n + max, their scores, their count)``."""
-    n, tile, bound, theta, order = len(job.order), job.tile, job.bound, job.theta, job.order
+def bound_tile(job: _PairJob, task: tuple[int, int, int], theta: np.ndarray):
+    """Row tile i against the column tiles j0 ≤ j < j1 (j ≥ i) of ``task``: the pairs whose bound reaches
+    the threshold (``theta``, per report in order) of either report, scored exactly →
+    ``(a, b, score, near-duplicate keys min·n + max, their scores, their count)``."""
+    n, tile, bound, order = len(job.order), job.tile, job.bound, job.order
+    i, j0, j1 = task
     r0, r1 = i * tile, min(n, (i + 1) * tile)
     rows_dense, rows_tail = bound.dense[r0:r1], bound.tail[r0:r1]
     theta_r = theta[r0:r1, None]
     buf = np.empty(tile * tile, dtype=np.float32)
     found_a: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
-    for j in range(i, -(-n // tile)):
+    for j in range(j0, j1):
         c0, c1 = j * tile, min(n, (j + 1) * tile)
         m, c = r1 - r0, c1 - c0
         s = buf[: m * c].reshape(m, c)
@@ -773,30 +775,36 @@ def bound_tile(job: _PairJob, i: int):
     return a, b, v, lo * n + hi, v[dup], int(dup.sum())
 
 
-def _run_tiles(fn, job: _PairJob, n_tiles: int, take, workers: int | None, client) -> None:
-    """``take(fn(job, i), i)`` for every row tile: on ``workers`` threads, or on the workers of a Dask client."""
+def _run_tiles(fn, job: _PairJob, tasks: Sequence, take, workers: int | None, client, waves: Sequence[int] = (),
+               theta: Callable[[], np.ndarray] | None = None) -> None:
+    """``take(fn(job, task), task)`` for every task: on ``workers`` threads, or on the workers of a Dask
+    client. With ``theta`` the tasks get ``theta()`` as a third argument: threads the live array (it only
+    rises as results come in), Dask a copy taken at the start of each wave (``waves``: where they start)."""
     if client is not None:
         from dask.distributed import as_completed
 
         shipped = client.scatter(job, broadcast=True, hash=False)
-        futures = [client.submit(fn, shipped, i, pure=False) for i in range(n_tiles)]
-        tile_of = {f.key: i for i, f in enumerate(futures)}
-        for future in as_completed(futures):
-            take(future.result(), tile_of[future.key])
-            future.release()
-        del shipped
+        bounds = [*sorted({0, *waves}), len(tasks)]
+        for w0, w1 in zip(bounds, bounds[1:]):
+            extra = [client.scatter(theta(), broadcast=True, hash=False)] if theta is not None else []
+            futures = [client.submit(fn, shipped, task, *extra, pure=False) for task in tasks[w0:w1]]
+            task_of = {f.key: task for f, task in zip(futures, tasks[w0:w1])}
+            for future in as_completed(futures):
+                take(future.result(), task_of[future.key])
+                future.release()
         return
-    n_workers = min(_workers(workers), n_tiles)
+    n_workers = min(_workers(workers), len(tasks))
+    extra = [theta()] if theta is not None else []
     with _one_blas_thread(n_workers > 1):
         if n_workers <= 1:
-            for i in range(n_tiles):
-                take(fn(job, i), i)
+            for task in tasks:
+                take(fn(job, task, *extra), task)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(n_workers) as pool:
-                for i, result in enumerate(pool.map(lambda i: fn(job, i), range(n_tiles))):
-                    take(result, i)
+                for task, result in zip(tasks, pool.map(lambda t: fn(job, t, *extra), tasks)):
+                    take(result, task)
 
 
 def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
@@ -834,13 +842,21 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     n_dups = 0
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
+    live = None  # per report in order: the threshold of the second pass, raised as exact scores come in
+
     def offer_pending() -> None:  # in batches: one offer touches the top-k of every report it names
         if pending:
             a, b, v = (np.concatenate(x) for x in zip(*pending))
             pending.clear()
             top.offer(np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([v, v]))
+            if live is not None and kk:  # a k-th best of distinct exact pairs is a lower bound too
+                rows = np.unique(np.concatenate([a, b]))
+                rows = rows[top.idx[rows, kk - 1] >= 0]
+                pos = rank[rows]
+                raised = np.minimum(top.val[rows, kk - 1], np.float32(dup)) - np.float32(BOUND_EPS)
+                live[pos] = np.maximum(live[pos], np.where(pinned[pos], live[pos], raised))
 
-    def take(result, i: int, rows: bool = False) -> None:
+    def take(result, task: tuple[int, int, int]) -> None:
         nonlocal n_dups
         a, b, v, dk, dv, nd = result
         pending.append((a, b, v))
@@ -850,8 +866,9 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
             keys.append(dk)
             vals.append(dv)
             n_dups += nd
-        if progress and rows:
-            progress(min(n, (i + 1) * tile) - i * tile)
+        if progress:
+            i, j0, j1 = task
+            progress((min(n, (i + 1) * tile) - i * tile) * (j1 - j0) / (n_tiles - i))
 
     tau = np.zeros(n, dtype=np.float32)
 
@@ -860,8 +877,10 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
         tau[rows] = np.maximum(tau[rows], kth)
 
     job.orders = orders  # each order gives a lower bound; the larger one is kept
-    _run_tiles(band_tile, job, len(orders) * n_tiles, take_tau, workers, client)
+    _run_tiles(band_tile, job, range(len(orders) * n_tiles), take_tau, workers, client)
     order = orders[0]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
     empty = ~index.nonempty.any(axis=0)
     full = ~empty & (tau < FULL_ROW_BELOW)
     theta = np.where(full | empty, np.float32(dup), np.minimum(tau, np.float32(dup))) - np.float32(BOUND_EPS)
@@ -869,8 +888,15 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     job.bound = _Bound(index, order, tile)
     job.families = [(fam.matrix[order], fam.size1[order]) for fam in index.families.values()]
     job.nonempty = index.nonempty[:, order]
-    job.theta = theta.astype(np.float32)[order]
-    _run_tiles(bound_tile, job, n_tiles, lambda r, i: take(r, i, rows=True), workers, client)
+    live = theta.astype(np.float32)[order]
+    pinned = (full | empty)[order]  # their threshold stays the near-duplicate one
+    # tasks: a row tile against a run of column tiles; near the diagonal first (in this order the likely
+    # neighbours are near), so that thresholds have risen by the time the far tiles are scored
+    tasks, waves = [], []
+    for w0 in range(0, n_tiles, WAVE):
+        waves.append(len(tasks))
+        tasks += [(i, i + w0, min(n_tiles, i + w0 + WAVE)) for i in range(n_tiles) if i + w0 < n_tiles]
+    _run_tiles(bound_tile, job, tasks, take, workers, client, waves, theta=lambda: live)
     offer_pending()
     rows = np.flatnonzero(full)
     if len(rows) and kk:  # low τ: these reports are scored against every report, and their top-k starts afresh
