@@ -44,8 +44,10 @@ from .schemas import Schema, load_schema
 
 SENTENCE_COMPONENTS_OFF = ("radtool_labels",)
 PARTITION = 500  # reports per partition: the unit of work of workers, Dask tasks and shards
-MEMO_SIZE = 100_000  # sentences kept in the LRU memo (pickled, ~0.6 KB each); docs/scale.md has the hit rates
-MEMO_BYTES = 64 * 2**20  # and the memory it may hold, keys and records (~0.8 KB a sentence): reached first by default
+MEMO_SIZE = 100_000  # sentences kept in the LRU memo at most; docs/scale.md has the hit rates
+# and the memory it may hold (keys, compressed records, table entries: ~0.35 KB a sentence, so ~70,000
+# sentences): reached first by default, so the memo weighs the same at every corpus size beyond its fill
+MEMO_BYTES = 24 * 2**20
 
 
 def report_sentences(report: Report) -> list[tuple[str, str]]:

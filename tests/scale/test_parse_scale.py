@@ -242,3 +242,18 @@ def test_memo_gives_back_the_records_put_before_and_after_its_compression_dictio
     assert all(memo.get(text) == record for text, record in records.items())  # those packed afterwards too
     stored = sum(len(b) for b in memo._data.values())
     assert stored * 2 < sum(len(__import__("pickle").dumps(r)) for r in records.values())
+
+
+def test_a_broken_quote_at_the_end_of_a_big_input_fails_before_any_output(tmp_path):
+    # parse streams its input, but counts it first: the whole CSV is checked before a report is parsed
+    from radtool.errors import UserError
+
+    path = tmp_path / "late.csv"
+    generate(path, 2000, seed=6)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('LATE1,"Heart size is normal. No effusion\n')
+    lines = path.read_text(encoding="utf-8").count("\n")
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=f"quote opened on line {lines} is not closed"):
+        parse(path, out)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]

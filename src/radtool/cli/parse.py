@@ -27,7 +27,7 @@ from ..errors import UserError
 from ..io import iter_reports, write_json
 from ..io.labels import write_labels
 from ..io.writers import atomic_dir, atomic_write, check_replaceable, prepare_dir
-from ..parse import MEMO_SIZE, PARTITION, Partition, partitions
+from ..parse import MEMO_BYTES, MEMO_SIZE, PARTITION, Partition, partitions
 from ._common import console, err_console, handle_errors, progress_bar
 from .options import IdColOpt, ModelOpt, NProcessOpt, OutOpt, QuietOpt, SchemaOpt, SectionOpt, TextColOpt
 
@@ -482,7 +482,7 @@ def parse_cli(
     graphml: Annotated[Optional[Path], typer.Option("--graphml", help="Also write each report's graph as GraphML into this folder.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Parse on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N worker processes here. Needs radtool[dask].")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Parse only shard I of N (0 <= I < N; partitions dealt in turn); combine the N outputs with radtool merge.")] = None,
-    memo_size: Annotated[int, typer.Option("--memo-size", min=0, help="Distinct sentences kept in the sentence memo (LRU), per process.")] = MEMO_SIZE,
+    memo_size: Annotated[int, typer.Option("--memo-size", min=0, help=f"Distinct sentences kept in the sentence memo (LRU), per process; it also stops at {MEMO_BYTES // 2**20} MiB.")] = MEMO_SIZE,
     exact_numbers: Annotated[bool, typer.Option("--exact-numbers", help="Parse every distinct sentence as written. By default sentences that differ only in stand-alone numbers (sizes, dates, times) share one parse, with their own numbers put back: fewer sentences to parse on archives (docs/scale.md).")] = False,
     partition: Annotated[int, typer.Option("--partition", min=1, help="Reports per partition: the unit of work of workers, Dask tasks and shards (the shards of one run must share it).")] = PARTITION,
     quiet: QuietOpt = False,
