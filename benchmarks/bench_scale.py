@@ -2,7 +2,7 @@
 corpora (benchmarks/gen_corpus.py), whole process, plus bare spaCy over the same texts in the same run.
 
     python benchmarks/bench_scale.py [--sizes 4000 40000 200000] [--bare-sizes 4000 40000]
-                                     [--dask-size 40000] [--work /tmp/radtool-bench-scale]
+                                     [--exact-sizes 40000] [--dask-size 40000] [--work /tmp/radtool-bench-scale]
 
 Every command runs in a fresh child process started through a small wrapper process, and the peak RSS
 is that wrapper's ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest resident set of the command's
@@ -10,7 +10,9 @@ processes (the parent or one worker), from interpreter start to exit. Times are 
 whole process (start-up, imports, model load, reading, writing); CPU time is user + system time of
 all the command's processes (less sensitive than wall time to other work on the machine). "bare spaCy" loads the same model
 (`spacy.load`, full pipeline) and runs `nlp.pipe` over the same report texts in its own process; the
-ratio is bare time / radtool time (> 1: radtool is faster). The load average is printed before and
+ratio is bare time / radtool time (> 1: radtool is faster), on wall and on CPU time. At the
+``--exact-sizes`` the corpus is parsed again with ``--exact-numbers`` (no number-blind memo), with the
+label cells that differ. The last lines give peak RSS at the largest size over the smallest. The load average is printed before and
 after each size: the figures mean little on a machine that other work keeps busy.
 """
 
@@ -101,11 +103,29 @@ def synthetic_parse_dir(source: Path, out: Path, n: int, seed: int = 0) -> None:
             w.writerow([r["id"], *("" if r["labels"].get(c) is None else r["labels"][c] for c in header[1:])])
 
 
+def _differences(a: Path, b: Path) -> tuple[int, int, int]:
+    """Label cells and rows, and graphs.jsonl lines, that differ between two parse folders of one input."""
+    import csv
+
+    with (a / "labels.csv").open(encoding="utf-8", newline="") as fa, (b / "labels.csv").open(encoding="utf-8", newline="") as fb:
+        cells = rows = 0
+        for ra, rb in zip(csv.reader(fa), csv.reader(fb)):
+            d = sum(x != y for x, y in zip(ra, rb))
+            cells += d
+            rows += d > 0
+    with (a / "graphs.jsonl").open(encoding="utf-8") as ga, (b / "graphs.jsonl").open(encoding="utf-8") as gb:
+        records = sum(x != y for x, y in zip(ga, gb))
+    return cells, rows, records
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[4000, 40000, 200000])
     ap.add_argument("--bare-sizes", type=int, nargs="*", default=[4000, 40000],
                     help="sizes at which bare spaCy runs too (it takes ~1/160 s per report on this machine)")
+    ap.add_argument("--exact-sizes", type=int, nargs="*", default=[40000],
+                    help="sizes parsed also with --exact-numbers (every distinct sentence parsed as written), "
+                         "with the label cells and records that differ from the default run")
     ap.add_argument("--dask-size", type=int, default=40000, help="size parsed also with -n 2 and on a 2-worker LocalCluster (0: skip)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/radtool-bench-scale"))
     ap.add_argument("--seed", type=int, default=0)
@@ -115,6 +135,7 @@ def main() -> None:
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"{'command':<34} {'reports':>8} {'time':>11} {'reports/s':>11} {'peak RSS':>10} {'CPU time':>11}", flush=True)
+    peaks: dict[str, dict[int, float]] = {}
     for n in args.sizes:
         corpus = args.work / f"archive{n}.csv"
         if not corpus.exists():
@@ -124,10 +145,23 @@ def main() -> None:
         parsed = args.work / f"parse{n}"
         m = measure([RADTOOL, "parse", str(corpus), "--out", str(parsed), "-q"])
         summary = json.loads((parsed / "summary.json").read_text())
-        row("radtool parse", n, m, f"({summary['distinct_sentences']:,} distinct sentences, memo hit rate {summary['memo']['hit_rate']:.2f})")
+        row("radtool parse", n, m, f"({summary['distinct_sentences']:,} distinct sentences, {summary['parsed_sentences']:,} parsed, "
+                                   f"memo hit rate {summary['memo']['hit_rate']:.2f})")
+        peaks.setdefault("parse", {})[n] = m["rss_kb"]
         if n in args.bare_sizes:
             bare = measure([sys.executable, "-c", _BARE, str(corpus)])
-            row("bare spaCy nlp.pipe (own process)", n, bare, f"ratio radtool/bare: {bare['seconds'] / m['seconds']:.2f}x")
+            row("bare spaCy nlp.pipe (own process)", n, bare, f"throughput radtool/bare: {bare['seconds'] / m['seconds']:.2f}x wall, "
+                                                              f"{bare['cpu'] / m['cpu']:.2f}x CPU")
+        if n in args.exact_sizes:
+            exact = args.work / f"parse{n}exact"
+            m2 = measure([RADTOOL, "parse", str(corpus), "--out", str(exact), "-q", "--exact-numbers"])
+            cells, rows_, records = _differences(parsed, exact)
+            row("radtool parse --exact-numbers", n, m2, f"{json.loads((exact / 'summary.json').read_text())['parsed_sentences']:,} parsed; "
+                                                        f"vs default: {cells:,} label cells in {rows_:,} rows differ, {records:,} graphs records")
+            if n in args.bare_sizes:
+                print(f"{'':<34} throughput radtool --exact-numbers/bare: {bare['seconds'] / m2['seconds']:.2f}x wall, "
+                      f"{bare['cpu'] / m2['cpu']:.2f}x CPU", flush=True)
+            shutil.rmtree(exact, ignore_errors=True)
         if n == args.dask_size:
             for label, extra in (("radtool parse -n 2", ["-n", "2"]), ("radtool parse --scheduler local:2", ["--scheduler", "local:2"])):
                 other = args.work / "parse_other"
@@ -141,8 +175,10 @@ def main() -> None:
                     args.keep = True
         m = measure([RADTOOL, "stats", str(parsed), "--out", str(args.work / f"stats{n}"), "-q"])
         row("radtool stats", n, m)
+        peaks.setdefault("stats", {})[n] = m["rss_kb"]
         m = measure([RADTOOL, "similarity", str(parsed), "--top-k", "10", "--out", str(args.work / f"sim{n}"), "-q"])
         row("radtool similarity --top-k 10", n, m)
+        peaks.setdefault("similarity", {})[n] = m["rss_kb"]
         print(f"   load average after: {load()}", flush=True)
         for big in args.analysis_only if n == args.sizes[-1] else []:
             syn = args.work / f"synthetic{big}"
@@ -156,6 +192,12 @@ def main() -> None:
         if not args.keep:
             for p in (parsed, args.work / f"stats{n}", args.work / f"sim{n}"):
                 shutil.rmtree(p, ignore_errors=True)
+    small, big = min(args.sizes), max(args.sizes)
+    if small != big:
+        for command, by_size in peaks.items():
+            if small in by_size and big in by_size:
+                print(f"peak RSS {command}: {big:,} / {small:,} reports = {by_size[big] / by_size[small]:.2f}x "
+                      f"({by_size[big] / 2**20:.2f} / {by_size[small] / 2**20:.2f} GB)", flush=True)
 
 
 if __name__ == "__main__":
