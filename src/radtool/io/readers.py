@@ -6,6 +6,9 @@ blank labels; the rest go on. What cannot be read at all fails in one line (:cla
 an unterminated quote in a CSV (naming the line it opened on, never silently merging the rows after
 it into one report), an empty or binary file, no text column.
 
+:func:`iter_reports` reads in chunks (a :class:`ReportStream`: O(one record) of memory, whatever the size
+of the corpus); :func:`read_reports` is its list. Both give the same reports, warnings and errors.
+
 Text is made safe here, once (:func:`radtool.io.text.sanitize`): non-UTF-8 bytes and lone surrogates
 (``"\\ud800"`` in JSON) become U+FFFD, control characters become spaces, whitespace-free runs of more
 than 64 symbols are cut to 64 so that parsing stays linear in the length of the input; each change is
