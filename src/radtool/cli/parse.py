@@ -1,12 +1,13 @@
 """``radtool parse``: reports in, labels.csv + graphs.jsonl + summary.json out, streaming.
 
-The input is read as a stream (``radtool.io.iter_reports``), counted first for the progress bar
-(which also checks a whole CSV before any work), and reports are parsed in partitions of consecutive
-reports (:data:`radtool.parse.PARTITION`) and written as they come back, in input order, into a
-temporary folder beside ``--out`` that replaces it as a whole at the end (``radtool.io.writers.atomic_dir``): memory holds a few partitions and the sentence
-memo, not the corpus, and an interrupted run leaves the old outputs as they were. Partitions run in
-process, in ``-n`` worker processes, on a Dask cluster (``--scheduler``), or one shard of them
-(``--shard I/N``, combined afterwards with ``radtool merge``); every path writes the same bytes.
+The input is read as a stream (``radtool.io.iter_reports``), counted first for the progress bar (which
+also checks a whole CSV before any work), and reports are parsed in partitions of consecutive reports
+(:data:`radtool.parse.PARTITION`) and written as they come back, in input order, into a temporary
+folder beside ``--out`` that replaces it as a whole at the end (``radtool.io.writers.atomic_dir``):
+memory holds a few partitions and the sentence memo, not the corpus, and an interrupted run leaves the
+old outputs as they were. Partitions run in process, in ``-n`` worker processes, on a Dask cluster
+(``--scheduler``), or one shard of them (``--shard I/N``, combined afterwards with ``radtool merge``);
+every path writes the same bytes.
 """
 
 from __future__ import annotations
