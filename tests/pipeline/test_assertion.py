@@ -68,3 +68,24 @@ def test_anatomy_is_always_present(nlp):
 def test_modifier_inherits_negation(nlp):
     doc = nlp("No focal airspace disease.")
     assert {e.text: e._.certainty for e in doc.ents}["focal"] == "definitely absent"
+
+
+def test_empty_context_token_matcher_is_skipped_and_a_used_one_kept(nlp):
+    """radtool's shipped ConText rules are literals: medspaCy's empty token Matcher is replaced (no
+    [W036] warning at every Doc); a rule with a token pattern keeps the real Matcher, and it matches."""
+    import warnings
+
+    from radtool.pipeline.assertion import _NoMatches, build_context
+
+    context = nlp.get_pipe("radtool_assertion").context
+    assert isinstance(context._ConText__matcher._MedspacyMatcher__matcher, _NoMatches)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        doc = nlp("No pneumothorax. Possible small left effusion.")
+    assert [e._.certainty for e in doc.ents if e.text in ("pneumothorax", "effusion")] == ["definitely absent", "uncertain"]
+
+    rules = [{"literal": "free of", "category": "NEGATED_EXISTENCE", "pattern": [{"LOWER": "free"}, {"LOWER": "of"}],
+              "direction": "FORWARD"}]
+    custom = build_context(nlp, name="custom_context", rules=rules)
+    kept = custom._ConText__matcher._MedspacyMatcher__matcher
+    assert not isinstance(kept, _NoMatches) and len(kept) == 1

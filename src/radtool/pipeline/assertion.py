@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from loguru import logger
 from spacy.language import Language
+from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
 from ..labeling import ABSENT, ANATOMY, CERTAINTIES, OBSERVATION, PRESENT, UNCERTAIN
@@ -78,7 +79,30 @@ def build_context(nlp: Language, name: str = "radtool_context", rules: list[dict
         prune_on_modifier_overlap=True,
     )
     context.add(list(shipped_rule_objects()) if rules is None else context_rule_objects(rules))
+    _skip_empty_token_matcher(context)
     return context
+
+
+class _NoMatches:
+    def __call__(self, doc: Doc) -> list:
+        return []
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _skip_empty_token_matcher(context) -> bool:
+    """medspaCy runs its token-pattern Matcher on every Doc even when it holds no pattern (radtool's
+    ConText rules are all literals, matched by the PhraseMatcher): spaCy then warns ([W036]) at every
+    call, and the call and its warning cost as much as the phrase matching. An empty one is replaced by
+    a matcher that finds nothing, which is what the empty one finds. Returns whether it was replaced
+    (medspaCy versions that keep the matcher elsewhere are left as they are)."""
+    outer = getattr(context, "_ConText__matcher", None)
+    inner = getattr(outer, "_MedspacyMatcher__matcher", None)
+    if inner is None or not isinstance(inner, Matcher) or len(inner):
+        return False
+    outer._MedspacyMatcher__matcher = _NoMatches()
+    return True
 
 
 def _distance(target: Span, modifier_span: tuple[int, int]) -> int:
@@ -154,10 +178,14 @@ class ReportAssertion(SavesData):
         ents = doc.ents  # spaCy builds the Span objects at every ``doc.ents``: once here
         if ents:
             target = doc if _has_sentences(doc, report) else _with_sentences(doc, report)
-            with warnings.catch_warnings():
-                # ConText's token-pattern matcher is empty (all our rules are literals): spaCy's [W036]
-                warnings.filterwarnings("ignore", message=r".*\[W036\].*")
-                self.context(target)
+            context = self.context
+            if isinstance(getattr(getattr(context, "_ConText__matcher", None), "_MedspacyMatcher__matcher", None), _NoMatches):
+                context(target)
+            else:
+                with warnings.catch_warnings():
+                    # ConText's token-pattern matcher is empty (all our rules are literals): spaCy's [W036]
+                    warnings.filterwarnings("ignore", message=r".*\[W036\].*")
+                    context(target)
             if target is not doc:
                 for span, scoped in zip(ents, target.ents):
                     span._.modifiers = scoped._.modifiers
