@@ -81,5 +81,11 @@ def test_dask_local_cluster_writes_the_same_bytes(parse_dir, all_pairs, tmp_path
         computed = {name: prefix.all_durations.get("compute", 0) for name, prefix in cluster.scheduler.task_prefixes.items()}
         assert computed.get("band_tile", 0) > 0 and computed.get("bound_tile", 0) > 0  # the row tiles ran on the workers
     assert same_outputs(all_pairs, tmp_path / "dask")
-    similarity(parse_dir, tmp_path / "local2", top_k=10, memory_mb=0.05, scheduler="local:2")  # a cluster of its own
+    from typer.testing import CliRunner
+
+    from radtool.cli import app
+
+    result = CliRunner().invoke(app, ["similarity", str(parse_dir), "--out", str(tmp_path / "local2"), "--top-k", "10",
+                                      "--memory-mb", "0.05", "--scheduler", "local:2", "-q"])  # a cluster of its own
+    assert result.exit_code == 0, result.output
     assert same_outputs(all_pairs, tmp_path / "local2")
