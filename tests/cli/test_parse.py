@@ -150,3 +150,16 @@ def test_out_that_is_a_file_is_a_clear_error(small_csv, tmp_path):
     result = run("parse", small_csv, "--out", target)
     assert result.exit_code == 2 and "exists and is a file" in result.output
     assert target.read_text() == "keep me"
+
+
+def test_summary_records_the_label_sections(small_csv, tmp_path):
+    """summary.json says which sections gave the labels: the vision plugin's leakage guard reads it."""
+    from radtool.labeling import label_sections
+
+    default, findings = tmp_path / "default", tmp_path / "findings"
+    assert run("parse", small_csv, "--out", default, "-q").exit_code == 0
+    assert run("parse", small_csv, "--out", findings, "-q", "--section", "findings").exit_code == 0
+    assert json.loads((default / "summary.json").read_text())["label_sections"] == sorted(label_sections())
+    assert json.loads((findings / "summary.json").read_text())["label_sections"] == ["FINDINGS"]
+    rows = read_csv(findings / "labels.csv")
+    assert rows[1]["Pneumonia"] == "" and rows[1]["Pleural Effusion"] == "1"  # the impression's pneumonia is not read

@@ -64,10 +64,11 @@ def merge(out: Path, shards: list[Path]) -> dict:
         raise UserError("give the shard folders to merge")
     infos = [(_shard_info(Path(s)), Path(s)) for s in shards]
     count = infos[0][0]["shard"]["count"]
-    keys = {(i["shard"]["count"], i["shard"]["partition"], i["shard"]["input"], i["schema"], i.get("memo", {}).get("numbers"))
-            for i, _f in infos}
+    keys = {(i["shard"]["count"], i["shard"]["partition"], i["shard"]["input"], i["schema"], i.get("memo", {}).get("numbers"),
+             tuple(i.get("label_sections") or ())) for i, _f in infos}
     if len(keys) > 1:
-        raise UserError("the shards come from different runs (input, schema, shard count, partition size or --exact-numbers differ)")
+        raise UserError("the shards come from different runs (input, schema, shard count, partition size, --section or "
+                        "--exact-numbers differ)")
     by_index = {i["shard"]["index"]: f for i, f in infos}
     missing = sorted(set(range(count)) - set(by_index))
     if missing or len(by_index) != len(infos):
@@ -99,6 +100,7 @@ def merge(out: Path, shards: list[Path]) -> dict:
         problems = totals.all_problems()
         summary = {
             "input": first["shard"]["input"], "schema": first["schema"], "backend": first.get("backend", "spacy"),
+            "label_sections": first.get("label_sections"),
             "reports": totals.reports, "empty_reports": totals.empty,
             "rows_with_problems": len({p["row"] for p in problems}), "problems": problems,
             "warnings": sorted({w for i, _f in infos for w in i.get("warnings", [])}),

@@ -408,6 +408,7 @@ def _summary(input_path, schema_name: str, backend: str, totals: RunTotals, labe
         "input": str(input_path),
         "schema": schema_name,
         "backend": backend,
+        "label_sections": sorted(label_secs),  # the sections whose sentences gave the labels (radtool_vision's leakage guard reads it)
         "reports": totals.reports,
         "empty_reports": totals.empty,
         "rows_with_problems": len({p["row"] for p in problems}),
