@@ -741,6 +741,8 @@ def bound_tile(job: _PairJob, task: tuple[int, int, int], theta: np.ndarray):
     buf = np.empty(tile * tile, dtype=np.float32)
     found_a: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    waiting = 0
     for j in range(j0, j1):
         c0, c1 = j * tile, min(n, (j + 1) * tile)
         m, c = r1 - r0, c1 - c0
@@ -765,11 +767,17 @@ def bound_tile(job: _PairJob, task: tuple[int, int, int], theta: np.ndarray):
         if len(r):
             found_a.append(r + r0)
             found_b.append(cc + c0)
-    a = np.concatenate(found_a) if found_a else np.zeros(0, dtype=np.int64)
-    b = np.concatenate(found_b) if found_b else np.zeros(0, dtype=np.int64)
-    v = exact_pair_scores(job.families, job.nonempty, a, b)  # rows in order: the pairs' reports are near in memory
-    useful = (v >= theta[a]) | (v >= theta[b])  # under both thresholds: in neither top-k (nor a near-duplicate)
-    a, b, v = order[a[useful]], order[b[useful]], v[useful]
+            waiting += len(r)
+        if waiting > PAIR_BLOCK or (j == j1 - 1 and waiting):
+            a, b = np.concatenate(found_a), np.concatenate(found_b)
+            found_a.clear()
+            found_b.clear()
+            waiting = 0
+            v = exact_pair_scores(job.families, job.nonempty, a, b)  # rows in order: the pairs' reports are near in memory
+            useful = (v >= theta[a]) | (v >= theta[b])  # under both thresholds: in neither top-k (nor a near-duplicate)
+            kept.append((a[useful], b[useful], v[useful]))
+    a, b, v = (np.concatenate(x) for x in zip(*kept)) if kept else (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.float32),)
+    a, b = order[a], order[b]
     dup = v >= job.dup_threshold
     lo, hi = np.minimum(a[dup], b[dup]), np.maximum(a[dup], b[dup])
     return a, b, v, lo * n + hi, v[dup], int(dup.sum())
