@@ -63,3 +63,22 @@ def test_lemmatizer_cache_gives_the_same_lemmas(base):
     got = [[cached.lemmatize(t)[0] for t in d] for d in docs]
     assert got == expected
     assert any(t.pos_ == "VERB" for d in docs for t in d) and ["be" in lemmas for lemmas in got].count(True) >= 4
+
+
+def test_fast_set_annotations_sets_what_the_ruler_sets(base):
+    from radtool.pipeline.attributes import FastSetAnnotations
+
+    ruler = base.get_pipe("attribute_ruler")
+    fast_set = FastSetAnnotations(ruler)
+    with base.select_pipes(disable=["attribute_ruler", "lemmatizer"]):
+        docs = list(base.pipe(SENTENCES))
+    n_matches = 0
+    for doc in docs:
+        slow, fast = doc.copy(), doc.copy()
+        matches = ruler.match(doc)
+        n_matches += len(matches)
+        type(ruler).set_annotations(ruler, slow, matches)
+        fast_set(fast, matches)
+        assert [(t.pos_, str(t.morph), t.lemma_, t.tag_) for t in slow] == [(t.pos_, str(t.morph), t.lemma_, t.tag_) for t in fast]
+        assert any(t.pos_ for t in fast)
+    assert n_matches > 50

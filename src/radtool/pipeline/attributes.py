@@ -110,17 +110,21 @@ class FastAttributeMatch:
     def __call__(self, doc: Doc):
         # the one-token patterns read only TAG, LOWER, DEP and IS_SPACE, so their matches are looked up
         # once per distinct combination of the four (a bounded cache), not tried again at every token
+        from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
+
         matches = []
         cache = self._cache
         rest = self.rest_always
-        for token in doc:
-            values = (token.tag_, token.lower_, token.dep_, token.is_space)
+        strings = doc.vocab.strings
+        # the four values as ids, in one call (the cache is keyed by ids, looked up as strings on a miss)
+        for i, ids in enumerate(doc.to_array([TAG, LOWER, DEP, IS_SPACE]).tolist()):
+            values = tuple(ids)
             found = cache.get(values)
             if found is None:
                 if len(cache) >= 200_000:
                     cache.clear()
-                found = cache[values] = self._token_matches(*values)
-            i = token.i
+                tag, lower, dep, space = values
+                found = cache[values] = self._token_matches(strings[tag], strings[lower], strings[dep], bool(space))
             for attr_id, key in found[0]:
                 matches.append((attr_id, key, i, i + 1))
             rest = rest or found[1]
@@ -131,10 +135,33 @@ class FastAttributeMatch:
         return matches
 
 
+class FastSetAnnotations:
+    """The ruler's ``set_annotations`` without two ``Span`` objects per match: a one-token match whose
+    index is 0 or -1 sets its attributes on that token directly (``set_token_attrs``, what the ruler
+    itself calls), in the same order; any other match goes through the ruler's own method."""
+
+    def __init__(self, ruler) -> None:
+        from spacy.tokens._retokenize import set_token_attrs
+
+        self.ruler = ruler
+        self.set_token_attrs = set_token_attrs
+        self.original = type(ruler).set_annotations
+
+    def __call__(self, doc: Doc, matches) -> None:
+        attrs, indices, set_token_attrs = self.ruler.attrs, self.ruler.indices, self.set_token_attrs
+        for match in matches:
+            attr_id, _match_id, start, end = match
+            if end - start == 1 and indices[attr_id] in (0, -1):
+                set_token_attrs(doc[start], attrs[attr_id])
+            else:
+                self.original(self.ruler, doc, [match])
+
+
 def speed_up_attribute_ruler(nlp: Language) -> None:
     if "attribute_ruler" in nlp.pipe_names:
         ruler = nlp.get_pipe("attribute_ruler")
         ruler.match = FastAttributeMatch(ruler)
+        ruler.set_annotations = FastSetAnnotations(ruler)
 
 
 def speed_up_lemmatizer(nlp: Language) -> None:
