@@ -109,14 +109,16 @@ def open_corpus(input_path: str | Path, id_col: str | None = None, text_cols: li
             columns = list(first.get("labels", {})) if first else []
         return CorpusStream(lambda: iter_records(path / "graphs.jsonl"), id_name or "report_id", columns, "parse-dir", path,
                             [warning] if warning else [])
-    from ..io import read_reports
+    from ..io import iter_reports
     from ..parse import ReportParser
     from ..schemas import load_schema
 
     schema_obj = load_schema(schema)
-    reports, id_name = read_reports(path, id_col, text_cols)
+    reports = iter_reports(path, id_col, text_cols)  # each pass reads the file again: memory holds a partition
+    len(reports)  # counted (and a CSV checked whole) now, so that a broken file fails before any work
     parser = ReportParser(schema=schema)
-    return CorpusStream(lambda: parser.iter_records(reports, progress=progress), id_name, list(schema_obj.columns), "parsed")
+    return CorpusStream(lambda: parser.iter_records(reports, progress=progress), reports.id_column, list(schema_obj.columns),
+                        "parsed")
 
 
 def load_corpus(input_path: str | Path, id_col: str | None = None, text_cols: list[str] | None = None,
