@@ -910,7 +910,7 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
     if len(rows) and kk:  # low τ: these reports are scored against every report, and their top-k starts afresh
         top.val[rows] = -np.inf
         top.idx[rows] = -1
-        step = int(max(1, memory_mb * 2**20 // max(1, 8 * n)))
+        step = int(max(1, memory_mb * 2**20 // max(1, 64 * n)))  # rows × n scores and their masks: ~memory_mb / 4 at a time
         for s0 in range(0, len(rows), step):
             block = rows[s0 : s0 + step]
             s = index.combined_scores(block, memory_mb)
