@@ -37,7 +37,7 @@ from typing import BinaryIO
 
 from ..errors import UserError, missing_column, missing_file, shown
 from .labels import ID_COLUMNS, find_column
-from .text import BINARY_PROBE, csv_records, decode, read_bytes, read_text, sanitize
+from .text import BINARY_PROBE, csv_records, decode, read_bytes, read_text, sanitize, strict_csv_rows
 
 SINGLE_TEXT_COLUMNS = ("report", "Report", "text", "Text", "Report Impression", "report_text", "Reports", "REPORT", "TEXT")
 MAX_CHARS = 200_000  # a report longer than this is cut, and the row says so
@@ -173,23 +173,11 @@ def _check_head(fh: BinaryIO, path: Path, what: str) -> None:
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """``(line where the record starts, fields)`` for each record of a CSV file, read in chunks: the records
     of :func:`radtool.io.text.csv_records` over the whole text, with its checks and its error message."""
-    csv.field_size_limit(sys.maxsize)
     with _open(path, "input") as fh:
         _check_head(fh, path, "input")
         # the same text as decode(): BOM dropped, undecodable bytes kept as surrogate escapes for sanitize()
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
-        previous = 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error:
-                _csv_error(path, delimiter)
-            start, previous = previous + 1, reader.line_num
-            if fields:  # an empty line is no record; a line of spaces is one (with an empty field)
-                yield start, fields
+        yield from strict_csv_rows(text, delimiter, lambda _exc, _start, _stopped: _csv_error(path, delimiter))
 
 
 def _csv_error(path: Path, delimiter: str) -> None:

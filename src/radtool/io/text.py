@@ -18,7 +18,7 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import UserError, shown
@@ -138,11 +138,12 @@ def _quote_trouble(text: str, start: int, delimiter: str) -> int:
     return opened
 
 
-def csv_records(text: str, path: Path, what: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """``(line where the record starts, fields)`` for each CSV record (empty lines skipped), strictly: a quote that
-    is never closed (or closed in the wrong place) is a one-line error naming the line it opened on."""
+def strict_csv_rows(lines, delimiter: str, on_error: Callable[[csv.Error, int, int], None]) -> Iterator[tuple[int, list[str]]]:
+    """``(line where the record starts, fields)`` for each CSV record of ``lines`` (a text stream or any
+    iterable of lines; empty lines skipped), with strict quoting. A malformed record calls
+    ``on_error(exc, line the record started on, line the reader stopped at)``, which raises."""
     csv.field_size_limit(sys.maxsize)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     previous = 0
     while True:
         try:
@@ -150,15 +151,24 @@ def csv_records(text: str, path: Path, what: str, delimiter: str = ",") -> Itera
         except StopIteration:
             return
         except csv.Error as exc:
-            line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-            start_line = previous + 1
-            offset = line_starts[min(start_line, len(line_starts)) - 1]
-            quote_line = bisect.bisect_right(line_starts, _quote_trouble(text, offset, delimiter))
-            raise UserError(
-                f"{what} {shown(path)}: malformed CSV: the quote opened on line {quote_line} is not closed properly "
-                f"({exc} at line {reader.line_num}); every row after it would be lost"
-            ) from exc
+            on_error(exc, previous + 1, reader.line_num)
+            raise
         start, previous = previous + 1, reader.line_num
-        if not fields:  # an empty line; a line of spaces is a record (with an empty field)
-            continue
-        yield start, fields
+        if fields:  # an empty line is no record; a line of spaces is one (with an empty field)
+            yield start, fields
+
+
+def csv_records(text: str, path: Path, what: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """``(line where the record starts, fields)`` for each CSV record (empty lines skipped), strictly: a quote that
+    is never closed (or closed in the wrong place) is a one-line error naming the line it opened on."""
+
+    def malformed(exc: csv.Error, start_line: int, stopped_at: int) -> None:
+        line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+        offset = line_starts[min(start_line, len(line_starts)) - 1]
+        quote_line = bisect.bisect_right(line_starts, _quote_trouble(text, offset, delimiter))
+        raise UserError(
+            f"{what} {shown(path)}: malformed CSV: the quote opened on line {quote_line} is not closed properly "
+            f"({exc} at line {stopped_at}); every row after it would be lost"
+        ) from exc
+
+    return strict_csv_rows(io.StringIO(text, newline=""), delimiter, malformed)
