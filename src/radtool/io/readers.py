@@ -25,11 +25,9 @@ open it as text in a spreadsheet.
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import json
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
