@@ -117,7 +117,7 @@ def _load_pipeline(model: str | None, schema: str):
     return load(model=model, schema=schema)
 
 
-def _parse_texts(nlp, texts: Sequence[str], batch_size: int = 256, progress: Callable[[int], None] | None = None) -> list[dict]:
+def _parse_texts(nlp, texts: Sequence, batch_size: int = 256, progress: Callable[[int], None] | None = None) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     from .pipeline.graph import span_record
@@ -293,18 +293,24 @@ class ReportParser:
             self._nlp = _load_pipeline(self.model, self.schema_name)
         return self._nlp
 
-    def _memo_key(self, text: str) -> str:
+    def _memo_key(self, text: str, key_docs: dict | None = None) -> str:
         """The sentence the memo parses for ``text``: itself, or with ``numbers`` (the default) its
         :func:`numbers_key` when the tokenizer cuts both into the same tokens (then the two differ only
-        in the digits of whole tokens, and the key's parse carries over with the sentence's own words)."""
+        in the digits of whole tokens, and the key's parse carries over with the sentence's own words).
+        The key's tokenized Doc goes into ``key_docs``, for the pipeline to parse without tokenizing again."""
         if not self.numbers:
             return text
         key = numbers_key(text)
         if key == text:
             return text
         tokenizer = self.nlp.tokenizer
-        if [len(t) for t in tokenizer(key)] != [len(t) for t in tokenizer(text)]:
+        key_docs = {} if key_docs is None else key_docs
+        key_doc = key_docs.get(key)
+        if key_doc is None:
+            key_doc = tokenizer(key)
+        if [len(t) for t in key_doc] != [len(t) for t in tokenizer(text)]:
             return text
+        key_docs[key] = key_doc
         return key
 
     @staticmethod
@@ -320,6 +326,7 @@ class ReportParser:
         segmented = []
         found: dict[str, dict | None] = {}  # memo key → record from the memo, or None (to parse)
         keys: dict[str, str] = {}  # this batch's distinct sentences → their memo keys
+        key_docs: dict = {}  # number-blind keys → their tokenized Docs
         for report in reports:
             sentences = [] if report.error else [(sec, _sentence_key(t)) for sec, t in report_sentences(report)]
             sentences = [(sec, t) for sec, t in sentences if t]
@@ -329,7 +336,7 @@ class ReportParser:
                 counters.label_sentences += sec in self.sections
                 key = keys.get(text)
                 if key is None:
-                    key = keys[text] = self._memo_key(text)
+                    key = keys[text] = self._memo_key(text, key_docs)
                 if key not in found:
                     found[key] = self.memo.get(key)
         new = [t for t, r in found.items() if r is None]
@@ -342,7 +349,7 @@ class ReportParser:
             on_start(len(new))
         if new:
             start = time.perf_counter()
-            for text, record in zip(new, _parse_texts(self.nlp, new, progress=progress)):
+            for text, record in zip(new, _parse_texts(self.nlp, [key_docs.get(t, t) for t in new], progress=progress)):
                 # label mentions depend only on the sentence: compute them once, not per occurrence
                 record["mentions"] = sentence_mentions(record["entities"], record["relations"], self.schema)
                 found[text] = record

@@ -97,12 +97,16 @@ def _skip_empty_token_matcher(context) -> bool:
     call, and the call and its warning cost as much as the phrase matching. An empty one is replaced by
     a matcher that finds nothing, which is what the empty one finds. Returns whether it was replaced
     (medspaCy versions that keep the matcher elsewhere are left as they are)."""
-    outer = getattr(context, "_ConText__matcher", None)
-    inner = getattr(outer, "_MedspacyMatcher__matcher", None)
-    if inner is None or not isinstance(inner, Matcher) or len(inner):
+    inner = _token_matcher(context)
+    if not isinstance(inner, Matcher) or len(inner):
         return False
-    outer._MedspacyMatcher__matcher = _NoMatches()
+    context._ConText__matcher._MedspacyMatcher__matcher = _NoMatches()
     return True
+
+
+def _token_matcher(context):
+    """The token-pattern Matcher inside medspaCy's ConText (None where a medspaCy version keeps it elsewhere)."""
+    return getattr(getattr(context, "_ConText__matcher", None), "_MedspacyMatcher__matcher", None)
 
 
 def _distance(target: Span, modifier_span: tuple[int, int]) -> int:
@@ -165,12 +169,15 @@ class ReportAssertion(SavesData):
         self.name = name
         self.rules: list[dict] | None = None  # None: the shipped rules
         self._context = None
+        self._quiet = False
         install_extensions()
 
     @property
     def context(self):
         if self._context is None:
             self._context = build_context(self.nlp, rules=self.rules)
+            # its token Matcher was replaced (nothing to warn about): no warnings filter around each call
+            self._quiet = isinstance(_token_matcher(self._context), _NoMatches)
         return self._context
 
     def __call__(self, doc: Doc) -> Doc:
@@ -179,7 +186,7 @@ class ReportAssertion(SavesData):
         if ents:
             target = doc if _has_sentences(doc, report) else _with_sentences(doc, report)
             context = self.context
-            if isinstance(getattr(getattr(context, "_ConText__matcher", None), "_MedspacyMatcher__matcher", None), _NoMatches):
+            if self._quiet:
                 context(target)
             else:
                 with warnings.catch_warnings():

@@ -33,11 +33,6 @@ def install_extensions() -> None:
         Doc.set_extension("relations", default=None)
 
 
-def _path_to_root(token: Token) -> list[int]:
-    heads = [t.head.i for t in token.doc]
-    return _root_path(heads, token.i)
-
-
 def _root_path(heads: list[int], i: int) -> list[int]:
     """Token indices from ``i`` up its heads to the root (or to where a head loops back)."""
     path = [i]
@@ -100,7 +95,7 @@ class _Tree:
     def span_distance(self, a: tuple[int, int], b: tuple[int, int]) -> int:
         tree = min(self.distance(x, y) for x in range(*a) for y in range(*b))
         lo, hi = (a[1], b[0]) if a[1] <= b[0] else (b[1], a[0])
-        barriers = max(0, self.barriers_before[hi] - self.barriers_before[lo]) if hi > lo else 0
+        barriers = self.barriers_before[hi] - self.barriers_before[lo] if hi > lo else 0
         return tree + BARRIER_COST * barriers
 
 
