@@ -231,6 +231,14 @@ def dask_client(address: str, n_workers: int):
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
+def close_dask(client, cluster) -> None:
+    """Close what :func:`dask_client` opened (either may be None)."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def _dask_partitions(client, config: tuple, chunks: Iterable[tuple[int, list]], advance) -> Iterator[Partition]:
     from ..parse import parse_partition_task
 
@@ -367,10 +375,7 @@ def parse(
                     summary["shard"] = {"index": shard[0], "count": shard[1], "partition": partition, "input": str(input_path)}
                 write_json(tmp / "summary.json", summary)
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        close_dask(client, cluster)
     return summary
 
 

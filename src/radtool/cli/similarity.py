@@ -68,10 +68,10 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
         raise UserError(f"--matrix is for corpora up to {MATRIX_LIMIT:,} reports ({n:,} here); use --top-k K without --matrix")
     full = np.zeros((n, n), dtype=np.float32) if matrix else None
     k = top_k or 10
+    from .parse import close_dask, dask_client
+
     client = cluster = None
     if scheduler:
-        from .parse import dask_client
-
         client, cluster = dask_client(scheduler, _local_workers())
     try:
         if show_progress:
@@ -82,10 +82,7 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
         else:
             result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full, client=client)
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        close_dask(client, cluster)
     ids = corpus.id_col
     outputs = []
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
