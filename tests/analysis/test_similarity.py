@@ -2,6 +2,7 @@ import math
 import random
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -218,7 +219,10 @@ def test_pruned_top_k_equals_all_pairs_byte_for_byte(monkeypatch, full_row_below
     monkeypatch.setattr(sim, "FULL_ROW_BELOW", full_row_below)
     monkeypatch.setattr(sim, "BAND", band)
     monkeypatch.setattr(sim, "OFFER_BATCH", 50)  # many small offers: thresholds rise while tiles run
-    monkeypatch.setattr(sim, "WAVE", 2)
+    monkeypatch.setattr(sim, "WAVE", 2)  # blocks of 2 tiles,
+    monkeypatch.setattr(sim, "STRIP", 2)  # tasks of a block against 2 blocks,
+    monkeypatch.setattr(sim, "EXACT_BATCH", 40)  # exact scores of a few pairs at a time,
+    monkeypatch.setattr(sim, "OFFER_ROWS", 5)  # the top-k tables merged a few reports at a time
     for seed, n, k, dup, memory_mb, workers in [(0, 90, 5, 0.9, 0.001, 1), (1, 130, 10, 0.5, 0.002, 2), (2, 70, 3, None, 0.0005, 2),
                                                 (3, 60, 10, 1.0, 256, 1)]:
         records = make(n, seed)
@@ -246,7 +250,7 @@ def test_pruned_top_k_matches_brute_force_order_with_ties():
 
 
 def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
-    from radtool.analysis.similarity import _Bound, exact_pair_scores
+    from radtool.analysis.similarity import _Blocks, exact_pair_scores
 
     records = _random_records(50, seed=9) + [record("only-verbs", verbs=["be"]), record("none")]
     index = SimilarityIndex.from_records(records)
@@ -256,9 +260,18 @@ def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
     np.testing.assert_array_equal(exact_pair_scores(families, index.nonempty, left, right).reshape(index.n, index.n), ref)
     np.testing.assert_array_equal(index.exact_block(np.arange(index.n)[::-1], np.arange(index.n)), ref[::-1])
     order = np.random.default_rng(0).permutation(index.n)
-    bound = _Bound(index, order, 8)
-    y = np.hstack([bound.dense, bound.tail.toarray()])
-    upper = np.empty_like(ref)
-    upper[np.ix_(order, order)] = y @ y.T
-    assert (upper >= ref - 1e-6).all()
-    assert (np.abs(upper - ref)[ref == 1] < 1e-5).all()  # tight for identical sets
+    for memory_mb in (256, 0):  # with dense columns, and with none
+        blocks = _Blocks(index, order, 16, 8, memory_mb, None)
+        parts = [blocks[b] for b in range(blocks.count)]
+        assert blocks.count == 4 and (memory_mb == 0) == (blocks.dense_width == 0)
+        # the bits of the exact scores between two blocks (each block's own rows) are the kernel's
+        a, b = parts[0], parts[2]
+        la, rb = np.divmod(np.arange(len(a.positions) * len(b.positions)), len(b.positions))
+        got = exact_pair_scores(a.families, a.nonempty, la, rb, b.families, b.nonempty)
+        np.testing.assert_array_equal(got.reshape(len(a.positions), -1), ref[np.ix_(a.positions, b.positions)])
+        y = sp.vstack([sp.hstack([sp.csr_matrix(p.dense), p.tail]) for p in parts]).toarray()
+        upper = np.empty_like(ref)
+        upper[np.ix_(order, order)] = y @ y.T
+        other = ~np.eye(index.n, dtype=bool)  # (a report's own features of one report are left out of its vector)
+        assert (upper >= ref - 1e-6)[other].all()
+        assert (np.abs(upper - ref)[(ref == 1) & other] < 1e-5).all()  # tight for identical sets

@@ -56,8 +56,8 @@ def all_pairs(parse_dir, tmp_path_factory, request) -> Path:
 
     out = tmp_path_factory.mktemp("allpairs") / "out"
     mp = pytest.MonkeyPatch()
-    mp.setattr(sim, "top_k_neighbors", lambda index, k, dup, **kw: sim._all_pairs_top_k(
-        index, k, dup, memory_mb=kw["memory_mb"], matrix=kw.get("matrix")))
+    mp.setattr(sim, "top_k_neighbors", lambda store, k, dup, **kw: sim._all_pairs_top_k(  # the feature store, loaded into memory
+        sim.SimilarityIndex.from_store(store), k, dup, memory_mb=kw["memory_mb"], matrix=kw.get("matrix")))
     try:
         similarity(parse_dir, out, top_k=10, memory_mb=0.05)
     finally:

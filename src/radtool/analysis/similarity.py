@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -231,9 +232,8 @@ class SimilarityIndex:
         return int(max(1, min(self.n, memory_mb * 2**20 // max(per_row, 1))))
 
     def tile_size(self, memory_mb: float = 256) -> int:
-        """Side of the square tiles of the fast kernel: TILE (small enough that the few tile buffers stay in
-        the CPU cache), less if ``memory_mb`` is tiny (tests use that to get many uneven tiles)."""
-        return int(max(1, min(TILE, self.n, math.isqrt(int(memory_mb * 2**20 / (4 * 8))))))
+        """Side of the square tiles of the fast kernel (see :func:`_tile_size`)."""
+        return _tile_size(self.n, memory_mb)
 
     def intersections(self, name: str, rows: np.ndarray) -> np.ndarray:
         fam = self.families[name]
@@ -307,16 +307,6 @@ class SimilarityIndex:
             np.divide(out, self._nfam, out=out)
         return out
 
-    def permuted(self, order: np.ndarray) -> SimilarityIndex:
-        """The same index with its reports in ``order`` (position p holds report order[p])."""
-        order = np.asarray(order, dtype=np.int64)
-        out = SimilarityIndex([self.ids[i] for i in order.tolist()],
-                              matrices={name: (fam.matrix[order], fam.vocab) for name, fam in self.families.items()},
-                              memory_mb=self.memory_mb)
-        for name, fam in self.families.items():
-            out.families[name].merged = fam.merged
-        return out
-
     def combined_scores(self, rows: np.ndarray, memory_mb: float = 256) -> np.ndarray:
         """Combined scores of ``rows`` against every report (float32, len(rows) × n) by the fast kernel."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -347,59 +337,60 @@ class SimilarityIndex:
 
     def pair_scores(self, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
         """Per-family scores of the pairs (left[i], right[i]) (float32; NaN where both lack the family)."""
-        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-        out = {}
-        for name, fam in self.families.items():
-            inter = np.zeros(len(left), dtype=np.float32)
-            for p0 in range(0, len(left), PAIR_BLOCK):  # in blocks: row gathers of millions of pairs are large
-                p1 = p0 + PAIR_BLOCK
-                inter[p0:p1] = np.asarray(fam.matrix[left[p0:p1]].multiply(fam.matrix[right[p0:p1]]).sum(axis=1), dtype=np.float32).ravel()
-            denom = np.maximum(fam.sizes[left], fam.sizes[right])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[name] = (inter / denom).astype(np.float32)
-        return out
+        return pair_family_scores(self, left, right)
 
     def mean_pairwise(self) -> dict[str, float]:
-        """Mean similarity over distinct pairs, per family (pairs where one of the two has it) and combined
-        (all pairs), without scoring the pairs: columns are grouped by (which families a report has, set
-        size), so Σ_j |A_i ∩ B_j| / max(|A_i|, |B_j|) is a sum over groups of (A_i · Σ_group B_j) / max(|A_i|, size)."""
-        n, names = self.n, list(self.families)
-        if n < 2:
-            return {f: float("nan") for f in [*names, "combined"]}
-        pattern = np.zeros(self.n, dtype=np.int64)
-        for f in range(len(names)):
-            pattern |= self.nonempty[f].astype(np.int64) << f
-        patterns = np.unique(pattern)
-        pidx = np.searchsorted(patterns, pattern)
-        pat_fams = ((patterns[:, None] >> np.arange(len(names))[None, :]) & 1).astype(bool)  # P × F
-        # D[p, q]: families that a report with pattern p or one with pattern q has
-        defined = (pat_fams[:, None, :] | pat_fams[None, :, :]).sum(axis=2).astype(np.float64)
-        inv_defined = 1.0 / np.maximum(defined, 1)
-        out: dict[str, float] = {}
-        combined_sum = 0.0
-        for f, (name, fam) in enumerate(self.families.items()):
-            size = fam.sizes.astype(np.int64)
-            key = pidx * (int(size.max()) + 1) + size
-            groups, gidx = np.unique(key, return_inverse=True)
-            g_pattern, g_size = groups // (int(size.max()) + 1), (groups % (int(size.max()) + 1)).astype(np.float64)
-            member = sp.csr_matrix((np.ones(n), (gidx, np.arange(n))), shape=(len(groups), n))
-            totals = (member @ fam.matrix).T.tocsr()  # features × groups: Σ B_j per group
-            family_sum = 0.0
-            sizes64 = fam.sizes.astype(np.float64)
-            step = max(1, (32 << 20) // (8 * max(1, len(groups))))  # rows per block: ~32 MB of float64 at a time
-            for r0 in range(0, n, step):
-                r1 = min(n, r0 + step)
-                inter = (fam.matrix[r0:r1] @ totals).toarray().astype(np.float64)  # rows × groups: Σ_j∈group |A_i ∩ B_j|
-                scaled = inter / np.maximum(np.maximum(sizes64[r0:r1, None], g_size[None, :]), 1)
-                family_sum += float(scaled.sum())
-                combined_sum += float((scaled * inv_defined[pidx[r0:r1]][:, g_pattern]).sum())
-            self_sum = float(self.nonempty[f].sum())  # score(i, i) = 1 where report i has the family
-            z = float(n - self.nonempty[f].sum())
-            pairs = n * (n - 1) / 2 - z * (z - 1) / 2
-            out[name] = (family_sum - self_sum) / 2 / pairs if pairs else float("nan")
-        self_combined = float(self.nonempty.any(axis=0).sum())
-        out["combined"] = (combined_sum - self_combined) / 2 / (n * (n - 1) / 2)
+        """Mean similarity over distinct pairs, per family and combined (see :func:`mean_pairwise`)."""
+        return mean_pairwise(self)
+
+    # ---- what the pruned top-k reads, as a FeatureStore offers it
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.families)
+
+    @property
+    def sizes(self) -> list[np.ndarray]:
+        return [fam.sizes for fam in self.families.values()]
+
+    @property
+    def widths(self) -> list[int]:
+        return [fam.matrix.shape[1] for fam in self.families.values()]
+
+    @property
+    def vocab_sizes(self) -> dict[str, int]:
+        return {name: len(fam.vocab) for name, fam in self.families.items()}
+
+    @property
+    def merged(self) -> dict[str, int]:
+        return {name: fam.merged for name, fam in self.families.items()}
+
+    def doc_freq(self) -> list[np.ndarray]:
+        return [np.bincount(fam.matrix.indices, minlength=fam.matrix.shape[1]) for fam in self.families.values()]
+
+    def gather(self, positions: np.ndarray | slice, families: Sequence[int] | None = None) -> list[sp.csr_matrix]:
+        fams = list(self.families.values())
+        return [fams[f].matrix[positions] for f in (range(len(fams)) if families is None else families)]
+
+    def ids_of(self, positions: Iterable[int]) -> list[str]:
+        return [self.ids[i] for i in np.asarray(positions, dtype=np.int64).tolist()]
+
+    @classmethod
+    def from_store(cls, store, memory_mb: float = DENSE_MEMORY_MB) -> SimilarityIndex:
+        """The in-memory index of a :class:`~radtool.analysis.featurestore.FeatureStore` (for the paths that
+        score every pair: --matrix, small corpora)."""
+        everything = np.arange(store.n)
+        matrices = {name: (x, [None] * store.vocab_sizes[name]) for name, x in zip(store.names, store.gather(everything))}
+        out = cls(store.ids_of(everything), matrices=matrices, memory_mb=memory_mb)
+        for name, fam in out.families.items():
+            fam.merged = store.merged[name]
         return out
+
+
+def _tile_size(n: int, memory_mb: float = 256) -> int:
+    """Side of the square tiles of the fast kernel: TILE (small enough that the few tile buffers stay in
+    the CPU cache), less if ``memory_mb`` is tiny (tests use that to get many uneven tiles)."""
+    return int(max(1, min(TILE, n, math.isqrt(int(memory_mb * 2**20 / (4 * 8))))))
 
 
 def _add_coo(out: np.ndarray, coo: sp.coo_matrix) -> None:
@@ -439,7 +430,7 @@ class _TopK:
     def __init__(self, n: int, k: int) -> None:
         self.k = k
         self.val = np.full((n, k), -np.inf, dtype=np.float32)
-        self.idx = np.full((n, k), -1, dtype=np.int64)
+        self.idx = np.full((n, k), -1, dtype=np.int32)
 
     def threshold(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.val[rows, self.k - 1], self.idx[rows, self.k - 1]
@@ -447,6 +438,17 @@ class _TopK:
     def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
         if not len(r) or not self.k:
             return
+        if len(r) > OFFER_ROWS:  # a few thousand reports at a time: the merge's scratch stays small
+            order = np.argsort(r, kind="stable")
+            r, c, v = r[order], c[order], v[order]
+            cuts = np.flatnonzero(np.diff(r)) + 1
+            starts = np.concatenate([[0], cuts[OFFER_ROWS - 1 :: OFFER_ROWS], [len(r)]])
+            for a, b in zip(starts[:-1], starts[1:]):
+                self._offer(r[a:b], c[a:b], v[a:b])
+        else:
+            self._offer(r, c, v)
+
+    def _offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
         rows = np.unique(r)
         old_v, old_i = self.val[rows], self.idx[rows]
         keep = old_i >= 0
@@ -587,282 +589,657 @@ def _all_pairs_top_k(index: SimilarityIndex, k: int = 10, dup_threshold: float |
     return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started)
 
 
-def _finish(index: SimilarityIndex, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], vals: list[np.ndarray],
-            n_dups: int, max_duplicates: int, started: float) -> Neighbors:
-    """The :class:`Neighbors` of a finished top-k table and the near-duplicate pairs found."""
+def _finish(index, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], vals: list[np.ndarray],
+            n_dups: int, max_duplicates: int, started: float, per_family: bool = True) -> Neighbors:
+    """The :class:`Neighbors` of a finished top-k table and the near-duplicate pairs found. Without
+    ``per_family`` the per-family scores are left to the caller (:func:`pair_family_scores`, a block of
+    reports at a time) and ``Neighbors.per_family`` is empty."""
     import time
 
     n, kk = index.n, top.k
-    positions = np.arange(n, dtype=np.int64)
-    nbr = np.full((n, k), -1, dtype=np.int64)
-    comb = np.full((n, k), np.nan, dtype=np.float32)
-    nbr[:, :kk] = top.idx
-    comb[:, :kk] = top.val
+    if kk == k:  # the top-k table becomes the result: no n × k copies
+        nbr, comb = top.idx, top.val
+    else:
+        nbr = np.full((n, k), -1, dtype=np.int32)
+        comb = np.full((n, k), np.nan, dtype=np.float32)
+        nbr[:, :kk] = top.idx
+        comb[:, :kk] = top.val
     have = nbr >= 0
     if not keep_zero:  # a neighbour that shares no feature is no neighbour: empty reports get none
         have &= comb > 0
         nbr[~have] = -1
     comb[~have] = np.nan
-    fams = {f: np.full((n, k), np.nan, dtype=np.float32) for f in index.families}
-    left = np.repeat(positions, k).reshape(n, k)[have]
-    for f, v in index.pair_scores(left, nbr[have]).items():
-        fams[f][have] = v
+    fams: dict[str, np.ndarray] = {}
+    if per_family:
+        fams = {f: np.full((n, k), np.nan, dtype=np.float32) for f in index.names}
+        left = np.repeat(np.arange(n, dtype=np.int64), k).reshape(n, k)[have]
+        for f, v in pair_family_scores(index, left, nbr[have]).items():
+            fams[f][have] = v
+    del have
+    from .featurestore import release_free_memory
+
+    release_free_memory()
     key, val = _first_pairs(keys, vals, max_duplicates)
     key, val = (key[0], val[0]) if key else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     dups = list(zip((key // max(n, 1)).tolist(), (key % max(n, 1)).tolist(), val.tolist()))
-    return Neighbors(index.ids, nbr, comb, fams, dups, n_dups, index.mean_pairwise(), time.perf_counter() - started)
+    return Neighbors(getattr(index, "ids", None), nbr, comb, fams, dups, n_dups, mean_pairwise(index), time.perf_counter() - started)
+
+
+def pair_family_scores(index, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-family scores of the pairs (left[i], right[i]) of an index or a feature store (float32; NaN
+    where both lack the family), reading the rows of :data:`EXACT_BATCH` pairs at a time."""
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    out = {name: np.zeros(len(left), dtype=np.float32) for name in index.names}
+    for p0 in range(0, len(left), EXACT_BATCH):
+        p1 = min(len(left), p0 + EXACT_BATCH)
+        a, b = index.gather(left[p0:p1]), index.gather(right[p0:p1])
+        for f, name in enumerate(index.names):
+            inter = np.asarray(a[f].multiply(b[f]).sum(axis=1), dtype=np.float32).ravel()
+            denom = np.maximum(index.sizes[f][left[p0:p1]], index.sizes[f][right[p0:p1]])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[name][p0:p1] = (inter / denom).astype(np.float32)
+    return out
+
+
+def mean_pairwise(index) -> dict[str, float]:
+    """Mean similarity over distinct pairs, per family (pairs where one of the two has it) and combined
+    (all pairs), without scoring the pairs: columns are grouped by (which families a report has, set
+    size), so Σ_j |A_i ∩ B_j| / max(|A_i|, |B_j|) is a sum over groups of (A_i · Σ_group B_j) / max(|A_i|, size).
+    Reads the rows of an index or a feature store a block at a time, twice."""
+    n, names = index.n, list(index.names)
+    if n < 2:
+        return {f: float("nan") for f in [*names, "combined"]}
+    pattern = np.zeros(n, dtype=np.int32)
+    for f in range(len(names)):
+        pattern |= index.nonempty[f].astype(np.int32) << f
+    patterns = np.unique(pattern)
+    pidx = np.searchsorted(patterns, pattern).astype(np.int32)
+    del pattern
+    pat_fams = ((patterns[:, None] >> np.arange(len(names))[None, :]) & 1).astype(bool)  # P × F
+    # D[p, q]: families that a report with pattern p or one with pattern q has
+    defined = (pat_fams[:, None, :] | pat_fams[None, :, :]).sum(axis=2).astype(np.float64)
+    inv_defined = 1.0 / np.maximum(defined, 1)
+    out: dict[str, float] = {}
+    combined_sum = 0.0
+    for f, name in enumerate(names):
+        size = index.sizes[f].astype(np.int64)
+        width = int(size.max()) + 1
+        groups, gidx = np.unique(pidx.astype(np.int64) * width + size, return_inverse=True)
+        gidx = gidx.astype(np.int32).ravel()
+        del size
+        g_pattern, g_size = groups // width, (groups % width).astype(np.float64)
+        totals = None  # groups × features: Σ B_j per group
+        for r0 in range(0, n, STREAM_ROWS):
+            r1 = min(n, r0 + STREAM_ROWS)
+            member = sp.csr_matrix((np.ones(r1 - r0), (gidx[r0:r1], np.arange(r1 - r0))), shape=(len(groups), r1 - r0))
+            part = member @ index.gather(slice(r0, r1), families=[f])[0]
+            totals = part if totals is None else totals + part
+        totals = totals.T.tocsr()  # features × groups
+        family_sum = 0.0
+        sizes64 = index.sizes[f].astype(np.float64)
+        step = max(1, (1 << 20) // (8 * max(1, len(groups))))  # rows per block: ~1 MB of float64 at a time
+        for r0 in range(0, n, step):
+            r1 = min(n, r0 + step)
+            x = index.gather(slice(r0, r1), families=[f])[0]
+            inter = (x @ totals).toarray().astype(np.float64)  # rows × groups: Σ_j∈group |A_i ∩ B_j|
+            scaled = inter / np.maximum(np.maximum(sizes64[r0:r1, None], g_size[None, :]), 1)
+            family_sum += float(scaled.sum())
+            combined_sum += float((scaled * inv_defined[pidx[r0:r1]][:, g_pattern]).sum())
+        self_sum = float(index.nonempty[f].sum())  # score(i, i) = 1 where report i has the family
+        z = float(n - index.nonempty[f].sum())
+        pairs = n * (n - 1) / 2 - z * (z - 1) / 2
+        out[name] = (family_sum - self_sum) / 2 / pairs if pairs else float("nan")
+    self_combined = float(index.nonempty.any(axis=0).sum())
+    out["combined"] = (combined_sum - self_combined) / 2 / (n * (n - 1) / 2)
+    return out
 
 
 # ---------------------------------------------------------------- pruned top-k: exact, without scoring every pair exactly
 
 BOUND_EPS = 1e-4  # margin for float32 rounding in the bound and in the scores (both err by < 1e-5 here)
 BAND = 2  # tiles on each side of a row tile scored exactly for its lower bound, in an order that puts reports sharing rare features near
-OFFER_BATCH = 250_000  # candidate pairs gathered before they update the top-k tables (and the thresholds)
-WAVE = 16  # column tiles per task of the second pass
+OFFER_BATCH = 20_000  # candidates gathered before they update the top-k tables (and the thresholds)
+WAVE = 8  # tiles per task of the first pass (its row tiles), and per block of the second pass
+STRIP = 1  # blocks per task of the second pass: a block of rows against STRIP blocks of columns, read one at a time
 FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
+STREAM_ROWS = 8192  # reports read at a time where every row is visited in turn
+TRIM_EVERY = 0.0  # seconds between giving the heap's free pages back while tasks run
+EXACT_BATCH = 2048  # candidate pairs of a task scored exactly at a time (their rows are gathered: ~0.5 KB a pair)
+OFFER_ROWS = 2048  # reports whose top-k tables one step of an offer merges (its scratch is ~40 bytes × k × this)
 
 
-def locality_orders(index: SimilarityIndex, count: int = 2) -> list[np.ndarray]:
+def locality_orders(index, count: int = 2) -> list[np.ndarray]:
     """Orders of the reports in which those that share rare features, likely neighbours, come near each
     other: for each of the ``count`` families with the largest vocabularies, sorted by their rarest feature
-    in that family (by document frequency), then by their rarest in the next family, and so on."""
-    n = index.n
-    rarest = {}
-    for name, fam in index.families.items():
-        x = fam.matrix
-        width = x.shape[1]
-        df = np.bincount(x.indices, minlength=width).astype(np.int64)
-        key = np.full(n, (width + 1) * (n + 1), dtype=np.int64)  # reports without the family last
-        has = np.flatnonzero(np.diff(x.indptr) > 0)
-        if len(has):
-            key[has] = np.minimum.reduceat(df[x.indices] * width + x.indices, x.indptr[has])
-        rarest[name] = key
-    names = sorted(index.families, key=lambda f: -index.families[f].matrix.shape[1])
+    in that family (by document frequency), then by their rarest in the next family, and so on. Reads the
+    rows of an index or a feature store a block at a time."""
+    n, names, widths = index.n, list(index.names), list(index.widths)
+    df = index.doc_freq()
+    rarest = [np.full(n, (w + 1) * (n + 1), dtype=np.int64) for w in widths]  # reports without the family last
+    for r0 in range(0, n, STREAM_ROWS):
+        for f, x in enumerate(index.gather(slice(r0, min(n, r0 + STREAM_ROWS)))):
+            has = np.flatnonzero(np.diff(x.indptr) > 0)
+            if len(has):
+                cols = x.indices.astype(np.int64)
+                rarest[f][r0 + has] = np.minimum.reduceat(df[f][cols] * widths[f] + cols, x.indptr[has])
+    by_width = sorted(range(len(names)), key=lambda f: -widths[f])
     orders = []
-    for first in names[:count]:
-        keys = [rarest[f] for f in [first, *(f for f in names if f != first)]]
-        orders.append(np.lexsort((np.arange(n), *reversed(keys))))
+    for first in by_width[:count]:
+        keys = [rarest[f] for f in [first, *(f for f in by_width if f != first)]]
+        orders.append(np.lexsort((np.arange(n), *reversed(keys))).astype(np.int32 if n < 2**31 else np.int64))
     return orders or [np.arange(n)]
 
 
-class _Bound:
-    """A cheap upper bound of the combined score of every pair, from one product over all families.
+def _local_index(names: Sequence[str], parts: Sequence[Sequence[sp.csr_matrix]]) -> SimilarityIndex:
+    """An in-memory index of the rows of ``parts`` (each a list of per-family rows) stacked in turn, over
+    the columns that occur in them only (renumbered: the scores are the same, the transposes small)."""
+    mats = []
+    for f in range(len(names)):
+        x = parts[0][f] if len(parts) == 1 else sp.vstack([p[f] for p in parts], format="csr")
+        cols, inverse = np.unique(x.indices, return_inverse=True)
+        mats.append(sp.csr_matrix((x.data, inverse.astype(np.int32).ravel(), x.indptr), shape=(x.shape[0], max(1, len(cols)))))
+    m = mats[0].shape[0] if mats else 0
+    return SimilarityIndex(range(m), matrices={name: (mat, None) for name, mat in zip(names, mats)})
 
-    With y_a = concat_f X_f[a] / sqrt(|A_f| · m_a) (m_a: how many families report a has), y_a · y_b ≥
-    combined(a, b): per family |A ∩ B| / max(|A|, |B|) ≤ |A ∩ B| / sqrt(|A| |B|), and the mean divides by the
-    families either report has, at least max(m_a, m_b) ≥ sqrt(m_a m_b). Rows are in ``order``; frequent
-    columns of Y go to a dense BLAS product and the rest to a sparse one, as in the exact kernel."""
 
-    def __init__(self, index: SimilarityIndex, order: np.ndarray, tile: int) -> None:
-        n = index.n
-        m = index.nonempty.sum(axis=0).astype(np.float64)
-        parts = []
-        for fam in index.families.values():
-            w = np.zeros(n)
-            has = fam.sizes > 0
-            w[has] = 1 / np.sqrt(fam.sizes[has].astype(np.float64) * m[has])
-            x = fam.matrix
-            parts.append(sp.csr_matrix((w[np.repeat(np.arange(n), np.diff(x.indptr))].astype(np.float32), x.indices, x.indptr), shape=x.shape))
-        y = (sp.hstack(parts, format="csr") if parts else sp.csr_matrix((n, 0), dtype=np.float32))[order]
-        df = np.bincount(y.indices, minlength=y.shape[1])
-        budget = int(max(0, min(MAX_DENSE_COLUMNS, index.memory_mb * 2**20 // max(1, 4 * n))))
-        by_df = np.argsort(-df, kind="stable")
-        frequent = np.sort(by_df[df[by_df] > max(DENSE_SHARE * n, 8)][:budget])
-        rare = np.setdiff1d(np.arange(y.shape[1]), frequent)
-        csc = y.tocsc()
-        self.dense = np.ascontiguousarray(csc[:, frequent].toarray(), dtype=np.float32)
-        self.tail = csc[:, rare].tocsr()
-        self.tiles_t = [self.tail[s : s + tile].T.tocsr() for s in range(0, n, tile)]
+def band_tile(names: Sequence[str], window: list[sp.csr_matrix], r0: int, r1: int, k: int, tile: int, band: int) -> np.ndarray:
+    """A lower bound of the k-th best score of rows r0 … r1 of ``window`` (a run of reports in a locality
+    order, cut in tiles; r0 a multiple of ``tile``): each row's k-th best among the reports of the tiles
+    up to ``band`` tiles away from its own (in the window), scored exactly; 0 where fewer than k score above 0."""
+    local = _local_index(names, [window])
+    width = local.n
+    n_tiles = -(-width // tile)
+    out = np.zeros(r1 - r0, dtype=np.float32)
+    bufs = np.empty((3, tile * tile), dtype=np.float32)
+    for t0 in range(r0, r1, tile):
+        t1, i = min(r1, t0 + tile), t0 // tile
+        lo, hi = max(0, i - band), min(n_tiles, i + band + 1)
+        m = t1 - t0
+        if k <= 0 or k >= min(width, hi * tile) - lo * tile:
+            continue
+        q = _Rows(local, slice(t0, t1))
+        best = np.full((m, k), -np.inf, dtype=np.float32)
+        for t in range(lo, hi):
+            s = local._tile(q, t, tile, bufs)
+            if t == i:
+                np.fill_diagonal(s, -np.inf)  # not itself
+            both = np.concatenate([best, s], axis=1)  # the k best so far and this tile: keep the k best
+            best = np.partition(both, both.shape[1] - k, axis=1)[:, both.shape[1] - k :]
+        out[t0 - r0 : t1 - r0] = np.maximum(best.min(axis=1), np.float32(0))
+    return out
 
 
 @dataclass
-class _PairJob:
-    """What scoring one row tile needs (Dask ships it to every worker once). Tiles are of reports in
-    ``order`` (position p of a tile is report order[p]); results are in original positions."""
+class _Block:
+    """A run of reports of the second pass's order, with what :func:`bound_tile` reads of them."""
 
-    index: SimilarityIndex | None
-    order: np.ndarray
-    tile: int
-    k: int
-    dup_threshold: float  # inf: no near-duplicates
-    band: int = BAND
-    orders: list[np.ndarray] | None = None  # the first pass: the orders whose bands give lower bounds
-    bound: _Bound | None = None  # the second pass:
-    families: list | None = None  # (incidence matrix, max(|A|, 1)) per family, rows in order
-    nonempty: np.ndarray | None = None  # families × reports, in order
+    positions: np.ndarray  # their positions in the corpus
+    dense: np.ndarray  # bound vectors, frequent columns (rows × d, float32)
+    tail: sp.csr_matrix  # bound vectors, the other columns
+    families: list  # (incidence rows, max(|A|, 1)) per family
+    nonempty: np.ndarray  # families × rows
+    tails_t: list  # the tail of each tile of ``tile`` reports, transposed (the right operand of a product)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"positions": self.positions, "dense": self.dense, "nonempty": self.nonempty,
+               "tail_data": self.tail.data, "tail_indices": self.tail.indices, "tail_indptr": self.tail.indptr,
+               "tail_shape": np.array(self.tail.shape)}
+        for f, (x, size1) in enumerate(self.families):
+            out.update({f"x{f}_indices": x.indices, f"x{f}_indptr": x.indptr, f"x{f}_shape": np.array(x.shape), f"x{f}_size1": size1})
+        for t, x in enumerate(self.tails_t):
+            out.update({f"t{t}_data": x.data, f"t{t}_indices": x.indices, f"t{t}_indptr": x.indptr, f"t{t}_shape": np.array(x.shape)})
+        return out
+
+    def save(self, path: Path) -> None:
+        """One file: a JSON line naming each array (dtype, shape, byte range), then the arrays' bytes."""
+        import json
+
+        arrays = {name: np.ascontiguousarray(x) for name, x in self.arrays().items()}
+        table, offset = {}, 0
+        for name, x in arrays.items():
+            table[name] = [x.dtype.str, list(x.shape), offset]
+            offset += x.nbytes
+        head = json.dumps({"tiles": len(self.tails_t), "families": len(self.families), "arrays": table}).encode() + b"\n"
+        with path.open("wb") as fh:
+            fh.write(head)
+            for x in arrays.values():
+                fh.write(x.tobytes())
+
+    @classmethod
+    def load(cls, path: Path, tails: bool = True) -> _Block:
+        import json
+
+        with path.open("rb") as fh:
+            meta = json.loads(fh.readline())
+            table = meta["arrays"]
+            if tails or not meta["tiles"]:
+                raw = fh.read()
+            else:  # the transposed tiles come last: read up to them
+                raw = fh.read(table["t0_data"][2])
+
+        def get(name: str) -> np.ndarray:
+            dtype, shape, offset = table[name]
+            dtype = np.dtype(dtype)
+            count = int(np.prod(shape)) if shape else 1
+            return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+        tail = sp.csr_matrix((get("tail_data"), get("tail_indices"), get("tail_indptr")), shape=tuple(get("tail_shape")))
+        fams = []
+        for f in range(meta["families"]):
+            indices = get(f"x{f}_indices")
+            x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, get(f"x{f}_indptr")), shape=tuple(get(f"x{f}_shape")))
+            fams.append((x, get(f"x{f}_size1")))
+        tails_t = [sp.csr_matrix((get(f"t{t}_data"), get(f"t{t}_indices"), get(f"t{t}_indptr")), shape=tuple(get(f"t{t}_shape")))
+                   for t in range(meta["tiles"] if tails else 0)]
+        return cls(get("positions"), get("dense"), tail, fams, get("nonempty"), tails_t)
+
+
+class _Blocks:
+    """The second pass's order cut into blocks of ``size`` reports, prepared once: the bound vectors
+    y_a = concat_f X_f[a] / sqrt(|A_f| · m_a) (m_a: how many families report a has), whose dot product
+    bounds the combined score from above (per family |A ∩ B| / max(|A|, |B|) ≤ |A ∩ B| / sqrt(|A| |B|), and the
+    mean divides by the families either report has, at least max(m_a, m_b) ≥ sqrt(m_a m_b)); columns that
+    many reports share go to a dense BLAS product, the rest to a sparse one. Kept in memory, or with
+    ``spill`` (a folder) written there and read back when a task needs them."""
+
+    def __init__(self, index, order: np.ndarray, size: int, tile: int, memory_mb: float, spill: Path | None) -> None:
+        self.order, self.size, self.tile, self.names = order, size, tile, list(index.names)
+        self.count = -(-len(order) // size)
+        self.spill = None if spill is None else Path(spill)
+        n = index.n
+        widths = list(index.widths)
+        self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        df = np.concatenate([d.astype(np.int64) for d in index.doc_freq()]) if widths else np.zeros(0, dtype=np.int64)
+        budget = int(max(0, min(MAX_DENSE_COLUMNS, memory_mb * 2**20 // max(1, 16 * size))))
+        by_df = np.argsort(-df, kind="stable")
+        frequent = np.sort(by_df[df[by_df] > max(DENSE_SHARE * n, 8)][:budget])
+        self.slot = np.full(int(self.offsets[-1]), -1, dtype=np.int64)  # column → its dense column, or -1
+        self.slot[frequent] = np.arange(len(frequent))
+        self.dense_width = len(frequent)
+        # the other columns, numbered among those that two reports share at least: a feature of one report
+        # adds nothing to any product (most of a vocabulary, and the transposed tiles' size)
+        shared = (self.slot < 0) & (df >= 2)
+        self.tail_column = np.where(shared, np.cumsum(shared) - 1, -1)
+        self.tail_width = max(1, int(shared.sum()))
+        self._kept: list[_Block] = []
+        if self.spill is not None:
+            self.spill.mkdir(parents=True, exist_ok=True)
+        for b in range(self.count):
+            block = self._prepare(index, order[b * size : (b + 1) * size])
+            if self.spill is None:
+                self._kept.append(block)
+            else:
+                block.save(self.spill / f"block{b}.bin")
+
+    def _prepare(self, index, positions: np.ndarray) -> _Block:
+        mats = index.gather(positions)
+        m = len(positions)
+        nonempty = np.array([np.diff(x.indptr) > 0 for x in mats]).reshape(len(mats), m)
+        count = nonempty.sum(axis=0).astype(np.float64)
+        data, cols, lens = [], [], np.zeros(m, dtype=np.int64)
+        for f, x in enumerate(mats):
+            size = np.diff(x.indptr).astype(np.float64)
+            w = np.zeros(m)
+            has = size > 0
+            w[has] = 1 / np.sqrt(size[has] * count[has])
+            data.append(np.repeat(w, np.diff(x.indptr)).astype(np.float32))
+            cols.append(x.indices.astype(np.int64) + self.offsets[f])
+            lens += np.diff(x.indptr)
+        row = np.concatenate([np.repeat(np.arange(m), np.diff(x.indptr)) for x in mats]) if mats else np.zeros(0, dtype=np.int64)
+        data = np.concatenate(data) if mats else np.zeros(0, dtype=np.float32)
+        cols = np.concatenate(cols) if mats else np.zeros(0, dtype=np.int64)
+        slot = self.slot[cols]
+        dense = np.zeros((m, self.dense_width), dtype=np.float32)
+        dense[row[slot >= 0], slot[slot >= 0]] = data[slot >= 0]
+        tail_cols = self.tail_column[cols]
+        rare = tail_cols >= 0
+        tail = sp.csr_matrix((data[rare], (row[rare], tail_cols[rare])), shape=(m, self.tail_width))
+        tail.sort_indices()
+        fams = [(x, np.maximum(np.diff(x.indptr), 1).astype(np.float32)) for x in mats]
+        tails_t = [tail[c0 : c0 + self.tile].T.tocsr() for c0 in range(0, m, self.tile)]
+        return _Block(np.asarray(positions, dtype=np.int64), dense, tail, fams, nonempty, tails_t)
+
+    def get(self, b: int, tails: bool = True) -> _Block:
+        """Block ``b``; without ``tails``, its transposed tiles (only a right operand needs them) are not read."""
+        if self.spill is None:
+            return self._kept[b]
+        return _Block.load(self.spill / f"block{b}.bin", tails)
+
+    __getitem__ = get
+
+    def span(self, b: int) -> tuple[int, int]:
+        return b * self.size, min(len(self.order), (b + 1) * self.size)
+
+
+def _intersections(xa: sp.csr_matrix, xb: sp.csr_matrix, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """|A ∩ B| of the pairs (row left[i] of ``xa``, row right[i] of ``xb``), float32: the column ids of each
+    pair's two rows become keys pair · width + column, sorted on each side (rows keep their ids sorted);
+    merged, a key that occurs twice is a column of both rows."""
+    from .featurestore import _row_positions
+
+    fa, pa = _row_positions(xa.indptr, left)
+    fb, pb = _row_positions(xb.indptr, right)
+    if not len(fa) or not len(fb):
+        return np.zeros(len(left), dtype=np.float32)
+    width = np.int64(max(xa.shape[1], xb.shape[1]) + 1)
+    pair = np.arange(len(left), dtype=np.int64) * width
+    keys = np.concatenate([np.repeat(pair, np.diff(pa)) + xa.indices[fa], np.repeat(pair, np.diff(pb)) + xb.indices[fb]])
+    keys.sort(kind="stable")  # two sorted runs: one merge
+    common = keys[1:][keys[1:] == keys[:-1]]  # a key twice: a column both rows have
+    return np.bincount(common // width, minlength=len(left)).astype(np.float32)
 
 
 def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], nonempty: np.ndarray, left: np.ndarray,
-                      right: np.ndarray) -> np.ndarray:
+                      right: np.ndarray, right_families: Sequence[tuple[sp.csr_matrix, np.ndarray]] | None = None,
+                      right_nonempty: np.ndarray | None = None) -> np.ndarray:
     """Combined scores of the pairs (left[i], right[i]), with the float32 operations of the tile kernel in
-    its order, so the same bits: Σ_f |A_f ∩ B_f| / max(|A_f|, |B_f|, 1), then / the families either has."""
+    its order, so the same bits: Σ_f |A_f ∩ B_f| / max(|A_f|, |B_f|, 1), then / the families either has.
+    ``families`` is (incidence rows with sorted column ids, max(|A|, 1)) per family; ``right`` indexes
+    ``right_families`` if given."""
+    right_families = families if right_families is None else right_families
+    right_nonempty = nonempty if right_nonempty is None else right_nonempty
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     total = np.zeros(len(left), dtype=np.float32)
-    for f, (matrix, size1) in enumerate(families):
+    for f, ((matrix, size1), (rmatrix, rsize1)) in enumerate(zip(families, right_families)):
         inter = np.empty(len(left), dtype=np.float32)
         for p0 in range(0, len(left), PAIR_BLOCK):
             p1 = p0 + PAIR_BLOCK
-            inter[p0:p1] = np.asarray(matrix[left[p0:p1]].multiply(matrix[right[p0:p1]]).sum(axis=1), dtype=np.float32).ravel()
-        np.divide(inter, np.maximum(size1[left], size1[right]), out=inter)
+            inter[p0:p1] = _intersections(matrix, rmatrix, left[p0:p1], right[p0:p1])
+        np.divide(inter, np.maximum(size1[left], rsize1[right]), out=inter)
         if f:
             total += inter
         else:
             total = inter
-    defined = (nonempty[:, left] | nonempty[:, right]).sum(axis=0).astype(np.float32)
+    defined = (nonempty[:, left] | right_nonempty[:, right]).sum(axis=0).astype(np.float32)
     return total / np.maximum(defined, np.float32(1))
 
 
-def band_tile(job: _PairJob, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """A lower bound of the k-th best score of the reports of row tile i of order o (t = o · tiles + i):
-    their k-th best among the reports of the tiles i - band … i + band, scored exactly (0 where fewer than
-    k score above 0)."""
-    index, tile, n, k = job.index, job.tile, job.index.n, job.k
-    o, i = divmod(t, -(-n // tile))
-    order = job.orders[o]
-    rows = order[i * tile : (i + 1) * tile]
-    c0 = max(0, (i - job.band) * tile)
-    cols = order[c0 : (i + job.band + 1) * tile]
-    s = index.exact_block(rows, cols)
-    s[np.arange(len(rows)), np.arange(len(rows)) + i * tile - c0] = -np.inf  # not itself
-    if k <= 0 or k >= s.shape[1]:
-        return rows, np.zeros(len(rows), dtype=np.float32)
-    kth = np.partition(s, s.shape[1] - k, axis=1)[:, s.shape[1] - k]
-    return rows, np.maximum(kth, np.float32(0))
+class _LazyBlocks:
+    """Blocks j0 … j1 - 1, each read when a task asks for it (and not kept): a thread's task holds one at a
+    time. Dask tasks get the blocks themselves (:meth:`materialize`)."""
+
+    def __init__(self, blocks: _Blocks, j0: int, j1: int) -> None:
+        self.blocks, self.j0, self.j1 = blocks, j0, j1
+
+    def __len__(self) -> int:
+        return self.j1 - self.j0
+
+    def __getitem__(self, j: int) -> _Block:
+        return self.blocks.get(self.j0 + j)
+
+    def materialize(self) -> list[_Block]:
+        return [self[j] for j in range(len(self))]
 
 
-def bound_tile(job: _PairJob, task: tuple[int, int, int], theta: np.ndarray):
-    """Row tile i against the column tiles j0 ≤ j < j1 (j ≥ i) of ``task``: the pairs whose bound reaches
-    the threshold (``theta``, per report in order) of either report, scored exactly →
-    ``(a, b, score, near-duplicate keys min·n + max, their scores, their count)``."""
-    n, tile, bound, order = len(job.order), job.tile, job.bound, job.order
-    i, j0, j1 = task
-    r0, r1 = i * tile, min(n, (i + 1) * tile)
-    rows_dense, rows_tail = bound.dense[r0:r1], bound.tail[r0:r1]
-    theta_r = theta[r0:r1, None]
+def bound_tile(a: _Block, bs: Sequence[_Block], theta_a: np.ndarray, thetas_b: Sequence[np.ndarray], tile: int, same_first: bool,
+               dup: float, n: int, k: int):
+    """The reports of block ``a`` against those of the blocks ``bs`` in turn (the first one is ``a`` itself
+    where ``same_first``: then only the reports after each one), a tile × tile square at a time: the pairs
+    whose bound reaches the threshold (``theta_a``, ``thetas_b``) of either report are scored exactly.
+    → ``(report, neighbour, score)`` of each report's k best here (ties by the smaller position: what the
+    top-k tables keep), and ``(near-duplicate keys min·n + max, their scores, their count)``, in corpus
+    positions."""
+    ma = len(a.positions)
     buf = np.empty(tile * tile, dtype=np.float32)
-    found_a: list[np.ndarray] = []
-    found_b: list[np.ndarray] = []
-    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    waiting = 0
-    for j in range(j0, j1):
-        c0, c1 = j * tile, min(n, (j + 1) * tile)
-        m, c = r1 - r0, c1 - c0
-        s = buf[: m * c].reshape(m, c)
-        if rows_dense.shape[1]:
-            np.matmul(rows_dense, bound.dense[c0:c1].T, out=s)
-        else:
-            s.fill(0)
-        if rows_tail.nnz:
-            cols = bound.tiles_t[j]
-            if cols.nnz:
-                rare = rows_tail @ cols
-                if rare.nnz:
-                    pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-                    s.reshape(-1)[pos] += rare.data
-        mask = s >= theta_r
-        mask |= s >= theta[None, c0:c1]
-        r, cc = _nonzero2d(mask)
-        if i == j:
-            up = cc > r
-            r, cc = r[up], cc[up]
-        if len(r):
-            found_a.append(r + r0)
-            found_b.append(cc + c0)
-            waiting += len(r)
-        if waiting > PAIR_BLOCK or (j == j1 - 1 and waiting):
-            a, b = np.concatenate(found_a), np.concatenate(found_b)
+    masks = np.empty((2, tile * tile), dtype=bool)
+    dup_keys: list[np.ndarray] = []
+    dup_vals: list[np.ndarray] = []
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for j in range(len(bs)):
+        same = same_first and j == 0
+        b = a if same else bs[j]
+        theta_b = thetas_b[j]
+        mb = len(b.positions)
+        best = _TopK(ma if same else ma + mb, k)  # rows: a's reports, then b's; neighbours in corpus positions
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        reduce_at = k * best.val.shape[0] // 4  # kept candidates beyond this are cut to each report's k best
+        found_a: list[np.ndarray] = []
+        found_b: list[np.ndarray] = []
+        waiting = 0
+
+        def score() -> None:
+            nonlocal waiting
+            left, right = np.concatenate(found_a), np.concatenate(found_b)
             found_a.clear()
             found_b.clear()
             waiting = 0
-            v = exact_pair_scores(job.families, job.nonempty, a, b)  # rows in order: the pairs' reports are near in memory
-            useful = (v >= theta[a]) | (v >= theta[b])  # under both thresholds: in neither top-k (nor a near-duplicate)
-            kept.append((a[useful], b[useful], v[useful]))
-    a, b, v = (np.concatenate(x) for x in zip(*kept)) if kept else (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.float32),)
-    a, b = order[a], order[b]
-    dup = v >= job.dup_threshold
-    lo, hi = np.minimum(a[dup], b[dup]), np.maximum(a[dup], b[dup])
-    return a, b, v, lo * n + hi, v[dup], int(dup.sum())
+            v = exact_pair_scores(a.families, a.nonempty, left, right, b.families, b.nonempty)
+            is_dup = v >= dup
+            if is_dup.any():
+                pa, pb = a.positions[left[is_dup]], b.positions[right[is_dup]]
+                dup_keys.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
+                dup_vals.append(v[is_dup])
+            useful = (v >= theta_a[left]) | (v >= theta_b[right])  # under both thresholds: in neither top-k
+            left, right, v = left[useful], right[useful], v[useful]
+            b_rows = right if same else right + ma
+            kept.append((np.concatenate([left, b_rows]), np.concatenate([b.positions[right], a.positions[left]]), np.concatenate([v, v])))
+            if sum(len(x[0]) for x in kept) > reduce_at:
+                best.offer(*(np.concatenate(x) for x in zip(*kept)))
+                kept.clear()
+
+        for r0 in range(0, ma, tile):
+            r1 = min(ma, r0 + tile)
+            rows_dense, rows_tail = a.dense[r0:r1], a.tail[r0:r1]
+            theta_r = theta_a[r0:r1, None]
+            for c0 in range(r0 if same else 0, mb, tile):
+                c1 = min(mb, c0 + tile)
+                m, c = r1 - r0, c1 - c0
+                s = buf[: m * c].reshape(m, c)
+                if rows_dense.shape[1]:
+                    np.matmul(rows_dense, b.dense[c0:c1].T, out=s)
+                else:
+                    s.fill(0)
+                if rows_tail.nnz:
+                    cols = b.tails_t[c0 // tile]
+                    if cols.nnz:
+                        rare = rows_tail @ cols
+                        if rare.nnz:
+                            pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+                            s.reshape(-1)[pos] += rare.data
+                mask, other = masks[0, : m * c].reshape(m, c), masks[1, : m * c].reshape(m, c)
+                np.greater_equal(s, theta_r, out=mask)
+                np.greater_equal(s, theta_b[None, c0:c1], out=other)
+                mask |= other
+                r, cc = _nonzero2d(mask)
+                if same and c0 == r0:
+                    up = cc > r
+                    r, cc = r[up], cc[up]
+                if len(r):
+                    found_a.append(r + r0)
+                    found_b.append(cc + c0)
+                    waiting += len(r)
+                if waiting > EXACT_BATCH:
+                    score()
+        if waiting:
+            score()
+        if kept:
+            best.offer(*(np.concatenate(x) for x in zip(*kept)))
+        at = a.positions if same else np.concatenate([a.positions, b.positions])
+        r, ranks = np.nonzero(best.idx >= 0)
+        out.append((at[r], best.idx[r, ranks].astype(np.int64), best.val[r, ranks]))
+        del b, best, kept
+    r, c, v = (np.concatenate(x) for x in zip(*out)) if out else (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.float32),)
+    keys = np.concatenate(dup_keys) if dup_keys else np.zeros(0, dtype=np.int64)
+    vals = np.concatenate(dup_vals) if dup_vals else np.zeros(0, dtype=np.float32)
+    return r, c, v, keys, vals, len(keys)
 
 
-def _run_tiles(fn, job: _PairJob, tasks: Sequence, take, workers: int | None, client, waves: Sequence[int] = (),
-               theta: Callable[[], np.ndarray] | None = None) -> None:
-    """``take(fn(job, task), task)`` for every task: on ``workers`` threads, or on the workers of a Dask
-    client. With ``theta`` the tasks get ``theta()`` as a third argument: threads the live array (it only
-    rises as results come in), Dask a copy taken at the start of each wave (``waves``: where they start)."""
+def full_row_tile(names: Sequence[str], rows: list[sp.csr_matrix], row_positions: np.ndarray, block: _Block, k: int, tile: int):
+    """Reports ``rows`` (at ``row_positions``) against every report of ``block``, scored exactly a tile
+    of columns at a time: the pairs that can be in a report's top-k (its k best in a tile, ties included,
+    above 0; not itself)."""
+    m, width = len(row_positions), len(block.positions)
+    local = _local_index(names, [rows, [x for x, _size1 in block.families]])
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for c0 in range(0, width, tile):
+        c1 = min(width, c0 + tile)
+        s = local.exact_block(np.arange(m), np.arange(m + c0, m + c1))
+        r, c = np.nonzero(row_positions[:, None] == block.positions[None, c0:c1])
+        s[r, c] = -np.inf
+        cut = np.partition(s, c1 - c0 - k, axis=1)[:, c1 - c0 - k] if 0 < k < c1 - c0 else np.full(m, -np.inf, dtype=np.float32)
+        r, c = _nonzero2d((s >= cut[:, None]) & (s > 0))
+        found.append((row_positions[r], block.positions[c + c0], s[r, c]))
+    return tuple(np.concatenate(x) for x in zip(*found)) if found else (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.float32),)
+
+
+def _run_tasks(fn, tasks: Sequence, args_of: Callable, take: Callable, workers: int | None, client) -> None:
+    """``take(fn(*args_of(task)), task)`` for every task, in task order: on ``workers`` threads (each
+    calls ``args_of``, so each reads its own rows) or on the workers of a Dask client (the client reads
+    the rows and sends them with the task; at most two tasks per worker are in flight). The heap's free
+    pages are given back after each task (:func:`release_free_memory`), so that memory stays that of the
+    tasks in flight."""
+    from .featurestore import release_free_memory
+
+    def take_and_trim(result, task) -> None:
+        take(result, task)
+        release_free_memory(every=TRIM_EVERY)
+
     if client is not None:
         from dask.distributed import as_completed
 
-        shipped = client.scatter(job, broadcast=True, hash=False)
-        bounds = [*sorted({0, *waves}), len(tasks)]
-        for w0, w1 in zip(bounds, bounds[1:]):
-            extra = [client.scatter(theta(), broadcast=True, hash=False)] if theta is not None else []
-            futures = [client.submit(fn, shipped, task, *extra, pure=False) for task in tasks[w0:w1]]
-            task_of = {f.key: task for f, task in zip(futures, tasks[w0:w1])}
-            for future in as_completed(futures):
-                take(future.result(), task_of[future.key])
-                future.release()
+        limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        todo = iter(enumerate(tasks))
+        done: dict[int, object] = {}
+        next_take = 0
+        running = as_completed()
+        position: dict[str, int] = {}
+
+        def submit() -> bool:
+            item = next(todo, None)
+            if item is None:
+                return False
+            i, task = item
+            args = [x.materialize() if isinstance(x, _LazyBlocks) else x for x in args_of(task)]
+            args = [client.scatter(x, hash=False) if isinstance(x, (_Block, list)) else x for x in args]
+            future = client.submit(fn, *args, pure=False)
+            position[future.key] = i
+            running.add(future)
+            return True
+
+        for _ in range(limit):
+            if not submit():
+                break
+        for future in running:
+            done[position.pop(future.key)] = future.result()
+            future.release()
+            while next_take in done:  # in task order, as the threads give them
+                take_and_trim(done.pop(next_take), tasks[next_take])
+                next_take += 1
+            submit()
         return
-    n_workers = min(_workers(workers), len(tasks))
-    extra = [theta()] if theta is not None else []
+    n_workers = min(_workers(workers), max(1, len(tasks)))
     with _one_blas_thread(n_workers > 1):
         if n_workers <= 1:
             for task in tasks:
-                take(fn(job, task, *extra), task)
+                take_and_trim(fn(*args_of(task)), task)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(n_workers) as pool:
-                for task, result in zip(tasks, pool.map(lambda t: fn(job, t, *extra), tasks)):
-                    take(result, task)
+                for task, result in zip(tasks, pool.map(lambda t: fn(*args_of(t)), tasks)):
+                    take_and_trim(result, task)
 
 
-def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
+def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_duplicates: int = 1_000_000,
                     memory_mb: float = 256, progress: Callable[[int], None] | None = None,
                     matrix: np.ndarray | None = None, workers: int | None = None, keep_zero: bool = False,
-                    client=None) -> Neighbors:
+                    client=None, per_family: bool = True, spill: str | Path | None = None) -> Neighbors:
     """Top-k most similar other reports of every report (self-pairs excluded; ties by position; only
     reports that share a feature, unless ``keep_zero``: a report without features has no neighbours),
     near-duplicate pairs with combined similarity ≥ ``dup_threshold``, and mean pairwise similarities.
     If ``matrix`` (n × n) is given, it is filled with the combined scores (diagonal included).
 
+    ``index``: a :class:`SimilarityIndex` (in memory) or a :class:`~radtool.analysis.featurestore.FeatureStore`
+    (on disk): the pruned path reads report rows a block at a time from either, so what it holds is the
+    rows of the tasks in flight plus the top-k tables and a few numbers per report.
+
     Exact, without scoring every pair exactly. Reports are put in an order where those sharing rare
     features are near (:func:`locality_orders`); a band of tiles along the diagonal is scored exactly, which
     gives each report a lower bound τ of its k-th best score; every other pair gets a cheap upper bound
-    (:class:`_Bound`, one product per tile), and only pairs whose bound reaches τ of either report (or the
+    (:class:`_Blocks`, one product per tile), and only pairs whose bound reaches τ of either report (or the
     near-duplicate threshold) are scored exactly, with the kernel's float32 operations. Reports whose τ
-    stays low are scored against every report. Row tiles run on ``workers`` threads (default: the CPUs) or
-    on the workers of a ``dask.distributed`` ``client``: the result is the same.
-    ``matrix``, ``keep_zero`` and a threshold ≤ 0 (every pair a near-duplicate) score all pairs."""
+    stays low are scored against every report. Tasks run on ``workers`` threads (default: the CPUs) or
+    on the workers of a ``dask.distributed`` ``client``: the result is the same. The prepared blocks of the
+    second pass go to ``spill`` (default: a store's own folder; in memory for an in-memory index).
+    ``matrix``, ``keep_zero`` and a threshold ≤ 0 (every pair a near-duplicate) score all pairs, in memory."""
     import time
 
     if matrix is not None or keep_zero or (dup_threshold is not None and dup_threshold <= 0) or index.n < 2:
+        if not isinstance(index, SimilarityIndex):
+            index = SimilarityIndex.from_store(index)
         return _all_pairs_top_k(index, k, dup_threshold, max_duplicates, memory_mb, progress, matrix, workers, keep_zero)
     started = time.perf_counter()
-    n = index.n
+    n, names = index.n, list(index.names)
     kk = min(k, n - 1)
     dup = float(np.float32(np.inf if dup_threshold is None else dup_threshold))
-    tile = index.tile_size(memory_mb)
+    tile = _tile_size(n, memory_mb)
     n_tiles = -(-n // tile)
-    orders = locality_orders(index)
-    job = _PairJob(index, orders[0], tile, kk, dup, band=BAND)
+    if spill is None and not isinstance(index, SimilarityIndex):
+        spill = Path(index.directory) / "blocks"
     top = _TopK(n, kk)
     keys: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     n_dups = 0
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    live = None  # per report in order: the threshold of the second pass, raised as exact scores come in
+    # first pass: exact scores in a band along the diagonal of each locality order → τ
+    from .featurestore import release_free_memory
+
+    orders = locality_orders(index)
+    release_free_memory()
+    tau = np.zeros(n, dtype=np.float32)
+
+    groups = -(-n_tiles // WAVE)  # a task: WAVE row tiles of an order, with the tiles of their bands
+
+    def band_args(t: int):
+        o, g = divmod(t, groups)
+        w0, w1 = max(0, g * WAVE - BAND), min(n_tiles, (g + 1) * WAVE + BAND)
+        r0, r1 = (g * WAVE - w0) * tile, min(n, (g + 1) * WAVE * tile) - w0 * tile
+        return names, index.gather(orders[o][w0 * tile : w1 * tile]), r0, r1, kk, tile, BAND
+
+    def take_tau(kth: np.ndarray, t: int) -> None:
+        o, g = divmod(t, groups)
+        rows = orders[o][g * WAVE * tile : (g + 1) * WAVE * tile]
+        tau[rows] = np.maximum(tau[rows], kth)
+
+    _run_tasks(band_tile, range(len(orders) * groups), band_args, take_tau, workers, client)
+    order = orders[0].astype(np.int32)
+    del orders
+    rank = np.empty(n, dtype=np.int32)
+    rank[order] = np.arange(n, dtype=np.int32)
+    empty = ~index.nonempty.any(axis=0)
+    full = ~empty & (tau < FULL_ROW_BELOW)
+    theta = np.where(full | empty, np.float32(dup), np.minimum(tau, np.float32(dup))) - np.float32(BOUND_EPS)
+    del tau
+    live = theta.astype(np.float32)[order]  # per report in order: the threshold, raised as exact scores come in
+    pinned = (full | empty)[order]  # their threshold stays the near-duplicate one
+    del theta, empty
 
     def offer_pending() -> None:  # in batches: one offer touches the top-k of every report it names
         if pending:
             a, b, v = (np.concatenate(x) for x in zip(*pending))
             pending.clear()
-            top.offer(np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([v, v]))
-            if live is not None and kk:  # a k-th best of distinct exact pairs is a lower bound too
-                rows = np.unique(np.concatenate([a, b]))
+            top.offer(a, b, v)
+            if kk:  # a k-th best of distinct exact pairs is a lower bound too
+                rows = np.unique(a)
                 rows = rows[top.idx[rows, kk - 1] >= 0]
                 pos = rank[rows]
                 raised = np.minimum(top.val[rows, kk - 1], np.float32(dup)) - np.float32(BOUND_EPS)
                 live[pos] = np.maximum(live[pos], np.where(pinned[pos], live[pos], raised))
+
+    # second pass: every other pair, a block of rows against a block of columns, near the diagonal first
+    # (in this order the likely neighbours are near, so thresholds have risen by the time far blocks run)
+    blocks = _Blocks(index, order, tile * WAVE, tile, memory_mb, None if spill is None else Path(spill))
+    release_free_memory()
+    nb = blocks.count
+    tasks = [(i, i + d, min(nb, i + d + STRIP)) for d in range(0, nb, STRIP) for i in range(nb - d)]
+
+    def pair_args(task: tuple[int, int, int]):
+        i, j0, j1 = task
+        a0, a1 = blocks.span(i)
+        a = blocks.get(i, tails=i == j0)
+        return (a, _LazyBlocks(blocks, j0, j1), live[a0:a1].copy(), [live[slice(*blocks.span(j))].copy() for j in range(j0, j1)],
+                tile, i == j0, dup, n, kk)
 
     def take(result, task: tuple[int, int, int]) -> None:
         nonlocal n_dups
@@ -876,49 +1253,26 @@ def top_k_neighbors(index: SimilarityIndex, k: int = 10, dup_threshold: float | 
             n_dups += nd
         if progress:
             i, j0, j1 = task
-            progress((min(n, (i + 1) * tile) - i * tile) * (j1 - j0) / (n_tiles - i))
+            a0, a1 = blocks.span(i)
+            progress((a1 - a0) * (blocks.span(j1 - 1)[1] - blocks.span(j0)[0]) / (n - a0))
 
-    tau = np.zeros(n, dtype=np.float32)
-
-    def take_tau(result, _i: int) -> None:
-        rows, kth = result
-        tau[rows] = np.maximum(tau[rows], kth)
-
-    job.orders = orders  # each order gives a lower bound; the larger one is kept
-    _run_tiles(band_tile, job, range(len(orders) * n_tiles), take_tau, workers, client)
-    order = orders[0]
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    empty = ~index.nonempty.any(axis=0)
-    full = ~empty & (tau < FULL_ROW_BELOW)
-    theta = np.where(full | empty, np.float32(dup), np.minimum(tau, np.float32(dup))) - np.float32(BOUND_EPS)
-    job.index = job.orders = None  # the second pass needs the bound and the families in order, not the index
-    job.bound = _Bound(index, order, tile)
-    job.families = [(fam.matrix[order], fam.size1[order]) for fam in index.families.values()]
-    job.nonempty = index.nonempty[:, order]
-    live = theta.astype(np.float32)[order]
-    pinned = (full | empty)[order]  # their threshold stays the near-duplicate one
-    # tasks: a row tile against a run of column tiles; near the diagonal first (in this order the likely
-    # neighbours are near), so that thresholds have risen by the time the far tiles are scored
-    tasks, waves = [], []
-    for w0 in range(0, n_tiles, WAVE):
-        waves.append(len(tasks))
-        tasks += [(i, i + w0, min(n_tiles, i + w0 + WAVE)) for i in range(n_tiles) if i + w0 < n_tiles]
-    _run_tiles(bound_tile, job, tasks, take, workers, client, waves, theta=lambda: live)
+    _run_tasks(bound_tile, tasks, pair_args, take, workers, client)
     offer_pending()
     rows = np.flatnonzero(full)
+    del full
     if len(rows) and kk:  # low τ: these reports are scored against every report, and their top-k starts afresh
         top.val[rows] = -np.inf
         top.idx[rows] = -1
-        step = int(max(1, memory_mb * 2**20 // max(1, 64 * n)))  # rows × n scores and their masks: ~memory_mb / 4 at a time
-        for s0 in range(0, len(rows), step):
-            block = rows[s0 : s0 + step]
-            s = index.combined_scores(block, memory_mb)
-            s[np.arange(len(block)), block] = -np.inf
-            cut = np.partition(s, n - kk, axis=1)[:, n - kk]
-            r, c = _nonzero2d((s >= cut[:, None]) & (s > 0))
-            top.offer(block[r], c, s[r, c])
-    return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started)
+        chunks = [rows[s0 : s0 + tile] for s0 in range(0, len(rows), tile)]
+        full_tasks = [(c, b) for c in range(len(chunks)) for b in range(blocks.count)]
+
+        def full_args(task: tuple[int, int]):
+            chunk = chunks[task[0]]
+            return names, index.gather(chunk), chunk, blocks.get(task[1], tails=False), kk, tile
+
+        _run_tasks(full_row_tile, full_tasks, full_args, lambda result, _t: top.offer(*result), workers, client)
+    del rank, live, pinned
+    return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started, per_family=per_family)
 
 
 def _first_pairs(keys: list[np.ndarray], vals: list[np.ndarray], limit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

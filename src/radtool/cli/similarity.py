@@ -19,6 +19,7 @@ from ._common import console, err_console, handle_errors, progress_bar
 from .options import IdColOpt, OutOpt, QuietOpt, SchemaOpt, TextColOpt
 
 MATRIX_LIMIT = 5000
+ROWS_PER_WRITE = 2048  # reports whose neighbour rows are formatted at a time
 OUTPUTS = ["neighbors.csv", "matrix.csv", "near_duplicates.csv", "top1_similarity.png", "similarity.json"]
 
 
@@ -45,7 +46,8 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     outputs are the same bytes as a local run (similarity.json's ``seconds`` aside)."""
     from ..analysis.corpus import open_corpus
     from ..analysis.features import parse_families
-    from ..analysis.similarity import SimilarityIndex, top_k_neighbors
+    from ..analysis.featurestore import FeatureStore
+    from ..analysis.similarity import SimilarityIndex
 
     families = parse_families(features)
     fuzzy = _fuzzy_threshold(fuzzy)
@@ -58,9 +60,25 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     for warning in corpus.warnings:
         err_console.print(f"warning: {warning}", markup=False, highlight=False)
     started = time.perf_counter()
-    # one pass over the records, never held: the index keeps the ids and compact incidence matrices
-    index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
-    index_seconds = time.perf_counter() - started
+    # one pass over the records, never held. --top-k scores from a feature store on disk (the rows of the
+    # tasks in flight are read back as needed); --matrix and a threshold of 0 score every pair, in memory
+    in_memory = matrix or dup_threshold <= 0
+    if in_memory:
+        index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
+    else:
+        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy)
+    try:
+        return _score_and_write(index, input_path, out, corpus, families, top_k, matrix, fuzzy, dup_threshold, memory_mb,
+                                show_progress, scheduler, time.perf_counter() - started)
+    finally:
+        if not in_memory:
+            index.close()
+
+
+def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k: int | None, matrix: bool, fuzzy: float | None,
+                     dup_threshold: float, memory_mb: float, show_progress: bool, scheduler: str | None, index_seconds: float) -> dict:
+    from ..analysis.similarity import pair_family_scores, top_k_neighbors
+
     n = index.n
     if n < 2:
         raise UserError(f"{input_path} has {n} report(s); similarity needs at least 2")
@@ -74,33 +92,57 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     if scheduler:
         client, cluster = dask_client(scheduler, _local_workers())
     try:
+        options = dict(memory_mb=memory_mb, matrix=full, client=client, per_family=False)
         if show_progress:
             with progress_bar(transient=True) as bar:
                 task = bar.add_task("scoring reports", total=n)
-                result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, progress=lambda m: bar.advance(task, m),
-                                         matrix=full, client=client)
+                result = top_k_neighbors(index, k, dup_threshold, progress=lambda m: bar.advance(task, m), **options)
         else:
-            result = top_k_neighbors(index, k, dup_threshold, memory_mb=memory_mb, matrix=full, client=client)
+            result = top_k_neighbors(index, k, dup_threshold, **options)
     finally:
         close_dask(client, cluster)
     ids = corpus.id_col
     outputs = []
+    top1_family = {f: np.full(n, np.nan, dtype=np.float32) for f in families}
+
+    def neighbour_rows():  # a block of reports at a time: their ids and per-family scores are read as needed
+        for r0 in range(0, n, ROWS_PER_WRITE):
+            r1 = min(n, r0 + ROWS_PER_WRITE)
+            nbr = result.index[r0:r1]
+            have = nbr >= 0
+            left = np.repeat(np.arange(r0, r1), nbr.shape[1]).reshape(nbr.shape)[have]
+            right = nbr[have].astype(np.int64)
+            per = pair_family_scores(index, left, right)
+            counts = have.sum(axis=1)
+            first, starts = counts > 0, np.cumsum(counts) - counts  # where each report's rank 1 is among the pairs
+            for f in families:
+                top1_family[f][r0:r1][first] = per[f][starts[first]]
+            names = index.ids_of(np.arange(r0, r1))
+            other = iter(index.ids_of(right))
+            rank_of = np.nonzero(have)[1].tolist()
+            row_of = np.nonzero(have)[0].tolist()
+            for p, (r, rank) in enumerate(zip(row_of, rank_of)):
+                yield [names[r], next(other), rank + 1, _fmt(float(result.combined[r0 + r, rank])), *(_fmt(float(per[f][p])) for f in families)]
+
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
         if top_k is not None:
             header = [ids, "neighbor_id", "rank", "similarity", *families]
-            rows = (
-                [index.ids[i], index.ids[j], rank + 1, _fmt(float(result.combined[i, rank])), *(_fmt(float(result.per_family[f][i, rank])) for f in families)]
-                for i in range(n) for rank, j in enumerate(result.index[i].tolist()) if j >= 0
-            )
-            write_csv(tmp / "neighbors.csv", header, rows)
+            write_csv(tmp / "neighbors.csv", header, neighbour_rows())
             outputs.append("neighbors.csv")
+        else:
+            have = result.index[:, 0] >= 0
+            for f, v in pair_family_scores(index, np.flatnonzero(have), result.index[have, 0]).items():
+                top1_family[f][have] = v
         if full is not None:
-            write_csv(tmp / "matrix.csv", [ids, *index.ids], ([index.ids[i], *(f"{v:.4f}" for v in full[i].tolist())] for i in range(n)))
+            all_ids = index.ids_of(np.arange(n))
+            write_csv(tmp / "matrix.csv", [ids, *all_ids], ([all_ids[i], *(f"{v:.4f}" for v in full[i].tolist())] for i in range(n)))
             outputs.append("matrix.csv")
+        dup_ids = iter(index.ids_of([x for i, j, _s in result.duplicates for x in (i, j)]))
         write_csv(tmp / "near_duplicates.csv", [ids, "duplicate_id", "similarity"],
-                  ([index.ids[i], index.ids[j], f"{s:.4f}"] for i, j, s in result.duplicates))
+                  ([next(dup_ids), next(dup_ids), f"{s:.4f}"] for _i, _j, s in result.duplicates))
         outputs.append("near_duplicates.csv")
-        top1 = result.combined[:, 0]
+        top1 = result.combined[:, 0].copy()
+        result.index = result.combined = None  # the top-k tables are written: the histogram's plotting may have their memory
         _histogram(top1[~np.isnan(top1)], tmp / "top1_similarity.png", families, dup_threshold)
         outputs.append("top1_similarity.png")
         summary = {
@@ -109,12 +151,12 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
             "reports": n,
             "families": list(families),
             "fuzzy": fuzzy,
-            "vocabulary": {f: len(fam.vocab) for f, fam in index.families.items()},
-            "merged_by_fuzzy": {f: fam.merged for f, fam in index.families.items()},
+            "vocabulary": dict(index.vocab_sizes),
+            "merged_by_fuzzy": dict(index.merged),
             "top_k": k,
             "mean_pairwise_similarity": result.mean_pairwise,
             "mean_top1_similarity": {"combined": float(np.nanmean(top1)),
-                                     **{f: float(np.nanmean(result.per_family[f][:, 0])) for f in families}},
+                                     **{f: float(np.nanmean(top1_family[f])) for f in families}},
             "near_duplicate_threshold": dup_threshold,
             "near_duplicate_pairs": result.duplicate_pairs,
             "near_duplicate_pairs_written": len(result.duplicates),

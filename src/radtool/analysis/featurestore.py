@@ -1,0 +1,315 @@
+"""A corpus's binary report × feature incidence rows on disk, for similarity at any corpus size.
+
+:class:`FeatureStore` is what ``radtool similarity --top-k`` scores from. One pass over the records
+writes, per family, the sorted column ids of every report (int32) to a file; only the row offsets,
+the set sizes and the vocabulary's document frequencies stay in memory (about 30 bytes a report).
+Rows are read back by position (:meth:`FeatureStore.gather`) with ``pread``, a bounded span at a time,
+so the process holds the rows it is working on, not the corpus.
+The report ids go to a file of their own and are read back the same way.
+
+It offers what the pruned top-k (:func:`radtool.analysis.similarity.top_k_neighbors`) reads, as an
+in-memory :class:`~radtool.analysis.similarity.SimilarityIndex` does: ``n``, ``names``, ``sizes``,
+``nonempty``, ``widths``, ``doc_freq()``, ``gather(positions)`` and ``ids_of(positions)``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .features import FAMILIES, feature_sets
+
+CHUNK = 8192  # reports per write (and per read where rows are streamed)
+SPAN = 1 << 18  # values (1 MB of column ids) read at most at once
+
+
+class _Column:
+    """One growing file of fixed-width values, read back by position with ``pread``: the positions
+    are sorted and read in spans of at most :data:`SPAN` values, so a read holds at most one span
+    besides what it returns (a memory map would keep every page it touched, and touch 16 at a time)."""
+
+    def __init__(self, path: Path, dtype) -> None:
+        self.path, self.dtype = path, np.dtype(dtype)
+        self.fh = path.open("wb")
+        self.count = 0
+        self._fd: int | None = None
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.fh.write(values.tobytes())
+        self.count += len(values)
+
+    def finish(self) -> None:
+        self.fh.close()
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        size = self.dtype.itemsize
+        raw = os.pread(self._fd, (stop - start) * size, start * size)
+        if len(raw) != (stop - start) * size:
+            raise OSError(f"{self.path}: short read (the feature store was changed while in use)")
+        return np.frombuffer(raw, dtype=self.dtype)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """A copy of the values at ``positions``."""
+        out = np.empty(len(positions), dtype=self.dtype)
+        if not len(positions):
+            return out
+        order = np.argsort(positions, kind="stable")
+        ordered = positions[order]
+        i, count = 0, len(ordered)
+        while i < count:
+            start = int(ordered[i])
+            j = int(np.searchsorted(ordered, start + SPAN, side="left"))
+            out[order[i:j]] = self._read(start, int(ordered[j - 1]) + 1)[ordered[i:j] - start]
+            i = j
+        return out
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        return self._read(start, stop).copy() if stop > start else np.zeros(0, dtype=self.dtype)
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_TRIM = None
+_TRIMMED_AT = 0.0
+
+
+def release_free_memory(every: float = 0.0) -> None:
+    """Give the heap's free pages back to the operating system (glibc ``malloc_trim``; nothing elsewhere).
+    A long run of numpy temporaries on worker threads leaves freed memory in each thread's arena; without
+    this the process's resident size creeps up to the sum of the arenas' high-water marks. ``every``:
+    at most once in that many seconds (a trim walks the heap and holds its locks)."""
+    global _TRIM, _TRIMMED_AT
+    if _TRIM is None:
+        _TRIM = False
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None)
+            _TRIM = libc.malloc_trim if hasattr(libc, "malloc_trim") else False
+        except (OSError, AttributeError):  # pragma: no cover - not glibc
+            _TRIM = False
+    if _TRIM:
+        import time
+
+        now = time.monotonic()
+        if now - _TRIMMED_AT >= every:
+            _TRIM(0)
+            _TRIMMED_AT = time.monotonic()
+
+
+def _compact(offsets: np.ndarray) -> np.ndarray:
+    """Row offsets as int32 where they fit (half the memory a report), else int64; a copy."""
+    return offsets.astype(np.int32) if not len(offsets) or offsets[-1] < 2**31 else offsets.astype(np.int64)
+
+
+def _row_positions(indptr: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets of the values of ``positions``' rows, concatenated; the new row pointer)."""
+    starts = indptr[positions].astype(np.int64)
+    lengths = indptr[positions + 1] - starts
+    new = np.zeros(len(positions) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new[1:])
+    flat = np.repeat(starts - new[:-1], lengths) + np.arange(new[-1], dtype=np.int64)
+    return flat, new
+
+
+class FeatureStore:
+    """Per-family incidence rows of a corpus in files under ``directory`` (see the module docstring).
+    Build it with :meth:`build`; :meth:`close` removes the files of a store that made its own folder."""
+
+    def __init__(self, directory: Path, names: Sequence[str], owns: bool) -> None:
+        self.directory, self.names, self._owns = Path(directory), list(names), owns
+        self.n = 0
+        self.indptr: list[np.ndarray] = []
+        self.sizes: list[np.ndarray] = []  # |A| per report and family (float32)
+        self.widths: list[int] = []
+        self.vocab_sizes: dict[str, int] = {}
+        self.merged: dict[str, int] = {name: 0 for name in self.names}
+        self._df: list[np.ndarray] = []
+        self._columns: list[_Column] = []
+        self._ids: _Column | None = None
+        self._id_offsets: np.ndarray = np.zeros(1, dtype=np.int64)
+        self.nonempty = np.zeros((len(self.names), 0), dtype=bool)
+
+    # ---- building
+
+    @classmethod
+    def build(cls, records: Iterable[dict], families: Sequence[str] = FAMILIES, fuzzy: float | None = None,
+              directory: str | Path | None = None, chunk: int = CHUNK) -> FeatureStore:
+        """Read ``records`` once (a list or a stream) and write their feature rows; with ``fuzzy`` the
+        near-identical strings of a family are joined first (:func:`~radtool.analysis.similarity.fuzzy_merge`).
+        ``directory``: where the files go (default: a new folder under the system's temporary folder,
+        removed by :meth:`close`)."""
+        owns = directory is None
+        folder = Path(tempfile.mkdtemp(prefix="radtool-features-")) if owns else Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        store = cls(folder, families, owns)
+        try:
+            store._write(records, chunk)
+            if fuzzy:
+                store._merge_fuzzy(fuzzy, chunk)
+            store._vocab = None  # the strings are not needed for scoring
+            release_free_memory()  # the records read were many small objects
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _write(self, records: Iterable[dict], chunk: int) -> None:
+        names = self.names
+        vocab: list[dict[str, int]] = [{} for _ in names]
+        columns = [_Column(self.directory / f"{f}.int32", np.int32) for f in names]
+        ids = _Column(self.directory / "ids.utf8", np.uint8)
+        id_offsets = array("q", [0])
+        indptr = [array("q", [0]) for _ in names]
+        df = [np.zeros(0, dtype=np.int64) for _ in names]
+        pending: list[array] = [array("i") for _ in names]
+        lengths: list[array] = [array("i") for _ in names]
+        raw_ids = bytearray()
+
+        def flush() -> None:
+            nonlocal raw_ids
+            for f in range(len(names)):
+                if not lengths[f]:
+                    continue
+                lens = np.frombuffer(lengths[f], dtype=np.int32).astype(np.int64)
+                cols = np.frombuffer(pending[f], dtype=np.int32) if len(pending[f]) else np.zeros(0, dtype=np.int32)
+                ptr = np.zeros(len(lens) + 1, dtype=np.int64)
+                np.cumsum(lens, out=ptr[1:])
+                rows = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols.copy(), ptr), shape=(len(lens), max(1, len(vocab[f]))))
+                rows.sort_indices()  # each row's column ids ascending, as scipy keeps them
+                columns[f].append(rows.indices)
+                counts = np.bincount(rows.indices, minlength=len(vocab[f]))
+                if len(counts) > len(df[f]):
+                    df[f] = np.concatenate([df[f], np.zeros(len(counts) - len(df[f]), dtype=np.int64)])
+                df[f][: len(counts)] += counts
+                base = indptr[f][-1]
+                indptr[f].extend((ptr[1:] + base).tolist())
+                pending[f], lengths[f] = array("i"), array("i")
+            ids.append(np.frombuffer(bytes(raw_ids), dtype=np.uint8))
+            raw_ids = bytearray()
+
+        n = 0
+        for record in records:
+            raw = str(record["id"]).encode("utf-8")
+            raw_ids += raw
+            id_offsets.append(id_offsets[-1] + len(raw))
+            for f, name in enumerate(names):
+                v = vocab[f]
+                before = len(pending[f])
+                pending[f].extend(v.setdefault(s, len(v)) for s in feature_sets(record, name))
+                lengths[f].append(len(pending[f]) - before)
+            n += 1
+            if n % chunk == 0:
+                flush()
+        flush()
+        for column in (*columns, ids):
+            column.finish()
+        self.n = n
+        self._columns, self._ids = columns, ids
+        self._id_offsets = _compact(np.frombuffer(id_offsets, dtype=np.int64))
+        self.indptr = [_compact(np.frombuffer(p, dtype=np.int64)) for p in indptr]
+        self.widths = [len(v) for v in vocab]
+        self._df = [np.concatenate([d, np.zeros(max(0, w - len(d)), dtype=np.int64)]) for d, w in zip(df, self.widths)]
+        self._vocab = [list(v) for v in vocab]  # kept only until a fuzzy merge has used it
+        self.vocab_sizes = dict(zip(names, self.widths))
+        self._finish_sizes()
+
+    def _finish_sizes(self) -> None:
+        self.sizes = [np.diff(p).astype(np.float32) for p in self.indptr]
+        self.nonempty = np.array([s > 0 for s in self.sizes]).reshape(len(self.names), self.n)
+
+    def _merge_fuzzy(self, threshold: float, chunk: int) -> None:
+        """Rewrite each family's rows with near-identical strings joined (a report has a merged feature
+        if it had any of its members), as :class:`SimilarityIndex` does in memory."""
+        from .similarity import fuzzy_merge
+
+        for f, name in enumerate(self.names):
+            vocab = self._vocab[f]
+            counts = Counter({v: int(d) for v, d in zip(vocab, self._df[f])})
+            if name == "entities":
+                mapping = fuzzy_merge(counts, threshold, group=lambda k: k.rpartition(" [")[2], text=lambda k: k.rpartition(" [")[0])
+            else:
+                mapping = fuzzy_merge(counts, threshold)
+            self.merged[name] = sum(1 for k, v in mapping.items() if k != v)
+            new_vocab = list(dict.fromkeys(mapping[v] for v in vocab))
+            position = {v: i for i, v in enumerate(new_vocab)}
+            remap = np.array([position[mapping[v]] for v in vocab], dtype=np.int32)
+            old = self._columns[f]
+            column = _Column(self.directory / f"{name}.merged.int32", np.int32)
+            indptr = [np.zeros(1, dtype=np.int64)]
+            for s0 in range(0, self.n, chunk):
+                rows = self._rows(f, np.arange(s0, min(self.n, s0 + chunk)))
+                rows = sp.csr_matrix((rows.data, remap[rows.indices], rows.indptr), shape=(rows.shape[0], len(new_vocab)))
+                rows.sum_duplicates()
+                column.append(rows.indices)
+                indptr.append(rows.indptr[1:] + indptr[-1][-1])
+            column.finish()
+            old.close()
+            old.path.unlink()
+            self._columns[f] = column
+            self.indptr[f] = _compact(np.concatenate(indptr))
+            self.widths[f] = len(new_vocab)
+            self.vocab_sizes[name] = len(new_vocab)
+            self._df[f] = self._recount(f, chunk)
+        self._finish_sizes()
+
+    def _recount(self, f: int, chunk: int) -> np.ndarray:
+        df = np.zeros(self.widths[f], dtype=np.int64)
+        for s0 in range(0, self.n, chunk):
+            df += np.bincount(self._rows(f, np.arange(s0, min(self.n, s0 + chunk))).indices, minlength=self.widths[f])
+        return df
+
+    # ---- reading
+
+    def _rows(self, f: int, positions: np.ndarray) -> sp.csr_matrix:
+        flat, ptr = _row_positions(self.indptr[f], positions)
+        indices = self._columns[f].take(flat)
+        return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, ptr), shape=(len(positions), self.widths[f]))
+
+    def gather(self, positions: np.ndarray | slice, families: Sequence[int] | None = None) -> list[sp.csr_matrix]:
+        """The rows of ``positions`` (in that order), one CSR matrix per family (float32 ones, int32
+        column ids, sorted in each row); ``families``: only these (by number)."""
+        positions = np.arange(self.n)[positions] if isinstance(positions, slice) else np.asarray(positions, dtype=np.int64)
+        chosen = range(len(self.names)) if families is None else families
+        out = [self._rows(f, positions) for f in chosen]
+        return out
+
+    def ids_of(self, positions: np.ndarray | Sequence[int]) -> list[str]:
+        positions = np.asarray(positions, dtype=np.int64)
+        flat, ptr = _row_positions(self._id_offsets, positions)
+        raw = self._ids.take(flat).tobytes()
+        return [raw[a:b].decode("utf-8") for a, b in zip(ptr[:-1].tolist(), ptr[1:].tolist())]
+
+    def doc_freq(self) -> list[np.ndarray]:
+        """Reports that have each feature, per family."""
+        return self._df
+
+    def close(self) -> None:
+        for column in self._columns:
+            column.close()
+        if self._ids is not None:
+            self._ids.close()
+        self._columns, self._ids = [], None
+        if self._owns and self.directory.exists():
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
