@@ -25,9 +25,10 @@ def _records():
     return out
 
 
-@pytest.mark.parametrize("fuzzy", [None, 90])
-def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, fuzzy):
+@pytest.mark.parametrize("fuzzy,pread", [(None, True), (90, True), (None, False)])
+def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, fuzzy, pread):
     monkeypatch.setattr(fs, "SPAN", 7)  # rows read back in many short spans
+    monkeypatch.setattr(fs, "_PREAD", pread and fs._PREAD)  # False: seek and read, as where there is no pread
     records = _records()
     index = SimilarityIndex.from_records(records, fuzzy=fuzzy)
     with FeatureStore.build(iter(records), fuzzy=fuzzy, directory=tmp_path / "store", chunk=16) as store:

@@ -29,6 +29,7 @@ from .features import FAMILIES, feature_sets
 
 CHUNK = 8192  # reports per write (and per read where rows are streamed)
 SPAN = 1 << 18  # values (1 MB of column ids) read at most at once
+_PREAD = hasattr(os, "pread")  # POSIX; elsewhere seek + read
 
 
 class _Column:
@@ -49,11 +50,21 @@ class _Column:
 
     def finish(self) -> None:
         self.fh.close()
-        self._fd = os.open(self.path, os.O_RDONLY)
+        if _PREAD:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        else:  # no pread (Windows): one binary handle, seek and read under a lock
+            import threading
+
+            self._reader, self._lock = self.path.open("rb"), threading.Lock()
 
     def _read(self, start: int, stop: int) -> np.ndarray:
         size = self.dtype.itemsize
-        raw = os.pread(self._fd, (stop - start) * size, start * size)
+        if _PREAD:
+            raw = os.pread(self._fd, (stop - start) * size, start * size)
+        else:
+            with self._lock:
+                self._reader.seek(start * size)
+                raw = self._reader.read((stop - start) * size)
         if len(raw) != (stop - start) * size:
             raise OSError(f"{self.path}: short read (the feature store was changed while in use)")
         return np.frombuffer(raw, dtype=self.dtype)
@@ -82,6 +93,9 @@ class _Column:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
+            self._reader = None
 
 
 _TRIM = None
