@@ -84,9 +84,6 @@ class _Column:
             i = j
         return out
 
-    def span(self, start: int, stop: int) -> np.ndarray:
-        return self._read(start, stop).copy() if stop > start else np.zeros(0, dtype=self.dtype)
-
     def close(self) -> None:
         if not self.fh.closed:
             self.fh.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .featurestore import _row_positions, release_free_memory
 from .features import FAMILIES, feature_sets
 
 DENSE_SHARE = 0.05  # a feature in more than this share of reports goes to the dense product (measured break-even ~4-6 %)
@@ -616,8 +617,6 @@ def _finish(index, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], 
         for f, v in pair_family_scores(index, left, nbr[have]).items():
             fams[f][have] = v
     del have
-    from .featurestore import release_free_memory
-
     release_free_memory()
     key, val = _first_pairs(keys, vals, max_duplicates)
     key, val = (key[0], val[0]) if key else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
@@ -633,8 +632,9 @@ def pair_family_scores(index, left: np.ndarray, right: np.ndarray) -> dict[str, 
     for p0 in range(0, len(left), EXACT_BATCH):
         p1 = min(len(left), p0 + EXACT_BATCH)
         a, b = index.gather(left[p0:p1]), index.gather(right[p0:p1])
+        pairs = np.arange(p1 - p0)
         for f, name in enumerate(index.names):
-            inter = np.asarray(a[f].multiply(b[f]).sum(axis=1), dtype=np.float32).ravel()
+            inter = _intersections(a[f], b[f], pairs, pairs)
             denom = np.maximum(index.sizes[f][left[p0:p1]], index.sizes[f][right[p0:p1]])
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[name][p0:p1] = (inter / denom).astype(np.float32)
@@ -699,11 +699,9 @@ def mean_pairwise(index) -> dict[str, float]:
 BOUND_EPS = 1e-4  # margin for float32 rounding in the bound and in the scores (both err by < 1e-5 here)
 BAND = 2  # tiles on each side of a row tile scored exactly for its lower bound, in an order that puts reports sharing rare features near
 OFFER_BATCH = 20_000  # candidates gathered before they update the top-k tables (and the thresholds)
-WAVE = 8  # tiles per task of the first pass (its row tiles), and per block of the second pass
-STRIP = 1  # blocks per task of the second pass: a block of rows against STRIP blocks of columns, read one at a time
+WAVE = 8  # tiles per task of the first pass (its row tiles), and per block of the second pass (a task: a block against a block)
 FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
 STREAM_ROWS = 8192  # reports read at a time where every row is visited in turn
-TRIM_EVERY = 0.0  # seconds between giving the heap's free pages back while tasks run
 EXACT_BATCH = 2048  # candidate pairs of a task scored exactly at a time (their rows are gathered: ~0.5 KB a pair)
 OFFER_ROWS = 2048  # reports whose top-k tables one step of an offer merges (its scratch is ~40 bytes × k × this)
 
@@ -915,8 +913,6 @@ def _intersections(xa: sp.csr_matrix, xb: sp.csr_matrix, left: np.ndarray, right
     """|A ∩ B| of the pairs (row left[i] of ``xa``, row right[i] of ``xb``), float32: the column ids of each
     pair's two rows become keys pair · width + column, sorted on each side (rows keep their ids sorted);
     merged, a key that occurs twice is a column of both rows."""
-    from .featurestore import _row_positions
-
     fa, pa = _row_positions(xa.indptr, left)
     fb, pb = _row_positions(xb.indptr, right)
     if not len(fa) or not len(fb):
@@ -954,114 +950,86 @@ def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], none
     return total / np.maximum(defined, np.float32(1))
 
 
-class _LazyBlocks:
-    """Blocks j0 … j1 - 1, each read when a task asks for it (and not kept): a thread's task holds one at a
-    time. Dask tasks get the blocks themselves (:meth:`materialize`)."""
-
-    def __init__(self, blocks: _Blocks, j0: int, j1: int) -> None:
-        self.blocks, self.j0, self.j1 = blocks, j0, j1
-
-    def __len__(self) -> int:
-        return self.j1 - self.j0
-
-    def __getitem__(self, j: int) -> _Block:
-        return self.blocks.get(self.j0 + j)
-
-    def materialize(self) -> list[_Block]:
-        return [self[j] for j in range(len(self))]
-
-
-def bound_tile(a: _Block, bs: Sequence[_Block], theta_a: np.ndarray, thetas_b: Sequence[np.ndarray], tile: int, same_first: bool,
-               dup: float, n: int, k: int):
-    """The reports of block ``a`` against those of the blocks ``bs`` in turn (the first one is ``a`` itself
-    where ``same_first``: then only the reports after each one), a tile × tile square at a time: the pairs
-    whose bound reaches the threshold (``theta_a``, ``thetas_b``) of either report are scored exactly.
-    → ``(report, neighbour, score)`` of each report's k best here (ties by the smaller position: what the
-    top-k tables keep), and ``(near-duplicate keys min·n + max, their scores, their count)``, in corpus
-    positions."""
-    ma = len(a.positions)
+def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, tile: int, same: bool, dup: float, n: int, k: int):
+    """The reports of block ``a`` against those of block ``b`` (``a`` itself where ``same``: then only the
+    reports after each one), a tile × tile square at a time: the pairs whose bound reaches the threshold
+    (``theta_a``, ``theta_b``) of either report are scored exactly. → ``(report, neighbour, score)`` of each
+    report's k best here (ties by the smaller position: what the top-k tables keep), and ``(near-duplicate
+    keys min·n + max, their scores, their count)``, in corpus positions."""
+    ma, mb = len(a.positions), len(b.positions)
     buf = np.empty(tile * tile, dtype=np.float32)
     masks = np.empty((2, tile * tile), dtype=bool)
     dup_keys: list[np.ndarray] = []
     dup_vals: list[np.ndarray] = []
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for j in range(len(bs)):
-        same = same_first and j == 0
-        b = a if same else bs[j]
-        theta_b = thetas_b[j]
-        mb = len(b.positions)
-        best = _TopK(ma if same else ma + mb, k)  # rows: a's reports, then b's; neighbours in corpus positions
-        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        reduce_at = k * best.val.shape[0] // 4  # kept candidates beyond this are cut to each report's k best
-        found_a: list[np.ndarray] = []
-        found_b: list[np.ndarray] = []
+    best = _TopK(ma if same else ma + mb, k)  # rows: a's reports, then b's; neighbours in corpus positions
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    reduce_at = k * best.val.shape[0] // 4  # kept candidates beyond this are cut to each report's k best
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    waiting = 0
+
+    def score() -> None:
+        nonlocal waiting
+        left, right = np.concatenate(found_a), np.concatenate(found_b)
+        found_a.clear()
+        found_b.clear()
         waiting = 0
-
-        def score() -> None:
-            nonlocal waiting
-            left, right = np.concatenate(found_a), np.concatenate(found_b)
-            found_a.clear()
-            found_b.clear()
-            waiting = 0
-            v = exact_pair_scores(a.families, a.nonempty, left, right, b.families, b.nonempty)
-            is_dup = v >= dup
-            if is_dup.any():
-                pa, pb = a.positions[left[is_dup]], b.positions[right[is_dup]]
-                dup_keys.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
-                dup_vals.append(v[is_dup])
-            useful = (v >= theta_a[left]) | (v >= theta_b[right])  # under both thresholds: in neither top-k
-            left, right, v = left[useful], right[useful], v[useful]
-            b_rows = right if same else right + ma
-            kept.append((np.concatenate([left, b_rows]), np.concatenate([b.positions[right], a.positions[left]]), np.concatenate([v, v])))
-            if sum(len(x[0]) for x in kept) > reduce_at:
-                best.offer(*(np.concatenate(x) for x in zip(*kept)))
-                kept.clear()
-
-        for r0 in range(0, ma, tile):
-            r1 = min(ma, r0 + tile)
-            rows_dense, rows_tail = a.dense[r0:r1], a.tail[r0:r1]
-            theta_r = theta_a[r0:r1, None]
-            for c0 in range(r0 if same else 0, mb, tile):
-                c1 = min(mb, c0 + tile)
-                m, c = r1 - r0, c1 - c0
-                s = buf[: m * c].reshape(m, c)
-                if rows_dense.shape[1]:
-                    np.matmul(rows_dense, b.dense[c0:c1].T, out=s)
-                else:
-                    s.fill(0)
-                if rows_tail.nnz:
-                    cols = b.tails_t[c0 // tile]
-                    if cols.nnz:
-                        rare = rows_tail @ cols
-                        if rare.nnz:
-                            pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-                            s.reshape(-1)[pos] += rare.data
-                mask, other = masks[0, : m * c].reshape(m, c), masks[1, : m * c].reshape(m, c)
-                np.greater_equal(s, theta_r, out=mask)
-                np.greater_equal(s, theta_b[None, c0:c1], out=other)
-                mask |= other
-                r, cc = _nonzero2d(mask)
-                if same and c0 == r0:
-                    up = cc > r
-                    r, cc = r[up], cc[up]
-                if len(r):
-                    found_a.append(r + r0)
-                    found_b.append(cc + c0)
-                    waiting += len(r)
-                if waiting > EXACT_BATCH:
-                    score()
-        if waiting:
-            score()
-        if kept:
+        v = exact_pair_scores(a.families, a.nonempty, left, right, b.families, b.nonempty)
+        is_dup = v >= dup
+        if is_dup.any():
+            pa, pb = a.positions[left[is_dup]], b.positions[right[is_dup]]
+            dup_keys.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
+            dup_vals.append(v[is_dup])
+        useful = (v >= theta_a[left]) | (v >= theta_b[right])  # under both thresholds: in neither top-k
+        left, right, v = left[useful], right[useful], v[useful]
+        b_rows = right if same else right + ma
+        kept.append((np.concatenate([left, b_rows]), np.concatenate([b.positions[right], a.positions[left]]), np.concatenate([v, v])))
+        if sum(len(x[0]) for x in kept) > reduce_at:
             best.offer(*(np.concatenate(x) for x in zip(*kept)))
-        at = a.positions if same else np.concatenate([a.positions, b.positions])
-        r, ranks = np.nonzero(best.idx >= 0)
-        out.append((at[r], best.idx[r, ranks].astype(np.int64), best.val[r, ranks]))
-        del b, best, kept
-    r, c, v = (np.concatenate(x) for x in zip(*out)) if out else (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.float32),)
+            kept.clear()
+
+    for r0 in range(0, ma, tile):
+        r1 = min(ma, r0 + tile)
+        rows_dense, rows_tail = a.dense[r0:r1], a.tail[r0:r1]
+        theta_r = theta_a[r0:r1, None]
+        for c0 in range(r0 if same else 0, mb, tile):
+            c1 = min(mb, c0 + tile)
+            m, c = r1 - r0, c1 - c0
+            s = buf[: m * c].reshape(m, c)
+            if rows_dense.shape[1]:
+                np.matmul(rows_dense, b.dense[c0:c1].T, out=s)
+            else:
+                s.fill(0)
+            if rows_tail.nnz:
+                cols = b.tails_t[c0 // tile]
+                if cols.nnz:
+                    rare = rows_tail @ cols
+                    if rare.nnz:
+                        pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+                        s.reshape(-1)[pos] += rare.data
+            mask, other = masks[0, : m * c].reshape(m, c), masks[1, : m * c].reshape(m, c)
+            np.greater_equal(s, theta_r, out=mask)
+            np.greater_equal(s, theta_b[None, c0:c1], out=other)
+            mask |= other
+            r, cc = _nonzero2d(mask)
+            if same and c0 == r0:
+                up = cc > r
+                r, cc = r[up], cc[up]
+            if len(r):
+                found_a.append(r + r0)
+                found_b.append(cc + c0)
+                waiting += len(r)
+            if waiting > EXACT_BATCH:
+                score()
+    if waiting:
+        score()
+    if kept:
+        best.offer(*(np.concatenate(x) for x in zip(*kept)))
+    at = a.positions if same else np.concatenate([a.positions, b.positions])
+    r, ranks = np.nonzero(best.idx >= 0)
     keys = np.concatenate(dup_keys) if dup_keys else np.zeros(0, dtype=np.int64)
     vals = np.concatenate(dup_vals) if dup_vals else np.zeros(0, dtype=np.float32)
-    return r, c, v, keys, vals, len(keys)
+    return at[r], best.idx[r, ranks].astype(np.int64), best.val[r, ranks], keys, vals, len(keys)
 
 
 def full_row_tile(names: Sequence[str], rows: list[sp.csr_matrix], row_positions: np.ndarray, block: _Block, k: int, tile: int):
@@ -1088,11 +1056,10 @@ def _run_tasks(fn, tasks: Sequence, args_of: Callable, take: Callable, workers: 
     the rows and sends them with the task; at most two tasks per worker are in flight). The heap's free
     pages are given back after each task (:func:`release_free_memory`), so that memory stays that of the
     tasks in flight."""
-    from .featurestore import release_free_memory
 
     def take_and_trim(result, task) -> None:
         take(result, task)
-        release_free_memory(every=TRIM_EVERY)
+        release_free_memory()
 
     if client is not None:
         from dask.distributed import as_completed
@@ -1109,8 +1076,7 @@ def _run_tasks(fn, tasks: Sequence, args_of: Callable, take: Callable, workers: 
             if item is None:
                 return False
             i, task = item
-            args = [x.materialize() if isinstance(x, _LazyBlocks) else x for x in args_of(task)]
-            args = [client.scatter(x, hash=False) if isinstance(x, (_Block, list)) else x for x in args]
+            args = [client.scatter(x, hash=False) if isinstance(x, (_Block, list)) else x for x in args_of(task)]
             future = client.submit(fn, *args, pure=False)
             position[future.key] = i
             running.add(future)
@@ -1183,8 +1149,6 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # first pass: exact scores in a band along the diagonal of each locality order → τ
-    from .featurestore import release_free_memory
-
     orders = locality_orders(index)
     release_free_memory()
     tau = np.zeros(n, dtype=np.float32)
@@ -1231,17 +1195,15 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     # (in this order the likely neighbours are near, so thresholds have risen by the time far blocks run)
     blocks = _Blocks(index, order, tile * WAVE, tile, memory_mb, None if spill is None else Path(spill))
     release_free_memory()
-    nb = blocks.count
-    tasks = [(i, i + d, min(nb, i + d + STRIP)) for d in range(0, nb, STRIP) for i in range(nb - d)]
+    tasks = [(i, i + d) for d in range(blocks.count) for i in range(blocks.count - d)]
 
-    def pair_args(task: tuple[int, int, int]):
-        i, j0, j1 = task
-        a0, a1 = blocks.span(i)
-        a = blocks.get(i, tails=i == j0)
-        return (a, _LazyBlocks(blocks, j0, j1), live[a0:a1].copy(), [live[slice(*blocks.span(j))].copy() for j in range(j0, j1)],
-                tile, i == j0, dup, n, kk)
+    def pair_args(task: tuple[int, int]):
+        (a0, a1), (b0, b1) = blocks.span(task[0]), blocks.span(task[1])
+        same = task[0] == task[1]
+        a = blocks.get(task[0], tails=same)  # only a right operand needs its transposed tiles
+        return a, (a if same else blocks[task[1]]), live[a0:a1].copy(), live[b0:b1].copy(), tile, same, dup, n, kk
 
-    def take(result, task: tuple[int, int, int]) -> None:
+    def take(result, task: tuple[int, int]) -> None:
         nonlocal n_dups
         a, b, v, dk, dv, nd = result
         pending.append((a, b, v))
@@ -1252,9 +1214,8 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
             vals.append(dv)
             n_dups += nd
         if progress:
-            i, j0, j1 = task
-            a0, a1 = blocks.span(i)
-            progress((a1 - a0) * (blocks.span(j1 - 1)[1] - blocks.span(j0)[0]) / (n - a0))
+            (a0, a1), (b0, b1) = blocks.span(task[0]), blocks.span(task[1])
+            progress((a1 - a0) * (b1 - b0) / (n - a0))
 
     _run_tasks(bound_tile, tasks, pair_args, take, workers, client)
     offer_pending()
