@@ -50,19 +50,26 @@ def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, f
     assert (tmp_path / "store").exists()  # a folder it was given is the caller's
 
 
-def test_store_top_k_is_the_index_top_k_and_cleans_up(monkeypatch):
+@pytest.mark.parametrize("full_row_below", [0.15, 1.1])  # 1.1: every report is scored against every block
+def test_store_top_k_is_the_index_top_k_and_cleans_up(monkeypatch, full_row_below):
     monkeypatch.setattr(sim, "WAVE", 2)
     monkeypatch.setattr(sim, "EXACT_BATCH", 30)
+    monkeypatch.setattr(sim, "FULL_ROW_BELOW", full_row_below)
     records = _records()
     index = SimilarityIndex.from_records(records)
     store = FeatureStore.build(records)
     folder = store.directory
     try:
-        for k, dup, memory_mb in [(5, 0.9, 0.002), (10, 0.5, 0.001), (3, None, 256)]:
+        for k, dup, memory_mb in [(5, 0.9, 0.002), (10, 0.5, 0.001), (3, None, 256), (len(records) + 3, 0.9, 0.002)]:
             want = top_k_neighbors(index, k=k, dup_threshold=dup, memory_mb=memory_mb, workers=2)
             got = top_k_neighbors(store, k=k, dup_threshold=dup, memory_mb=memory_mb, workers=2)
+            assert got._file is not None and want._file is None  # the store's tables went to disk, in parts
             np.testing.assert_array_equal(got.index, want.index)
             np.testing.assert_array_equal(got.combined, want.combined)
+            for r0, r1 in [(0, 1), (3, 40), (0, index.n)]:
+                for a, b in zip(got.rows(r0, r1), want.rows(r0, r1)):
+                    np.testing.assert_array_equal(a, b)
+            got.close()
             assert got.duplicates == want.duplicates and got.duplicate_pairs == want.duplicate_pairs
             for f in want.per_family:
                 np.testing.assert_array_equal(got.per_family[f], want.per_family[f])

@@ -249,7 +249,7 @@ def test_pruned_top_k_matches_brute_force_order_with_ties():
 
 
 def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
-    from radtool.analysis.similarity import _Blocks, exact_pair_scores
+    from radtool.analysis.similarity import _Blocks, _refined_bound, exact_pair_scores
 
     records = _random_records(50, seed=9) + [record("only-verbs", verbs=["be"]), record("none")]
     index = SimilarityIndex.from_records(records)
@@ -274,3 +274,12 @@ def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
         other = ~np.eye(index.n, dtype=bool)  # (a report's own features of one report are left out of its vector)
         assert (upper >= ref - 1e-6)[other].all()
         assert (np.abs(upper - ref)[(ref == 1) & other] < 1e-5).all()  # tight for identical sets
+        # the refined bound (set sizes) bounds the scores too, and is tighter where sizes differ
+        for a, b in [(parts[0], parts[2]), (parts[1], parts[1])]:
+            la, rb = np.divmod(np.arange(len(a.positions) * len(b.positions)), len(b.positions))
+            pa, pb = a.positions[la], b.positions[rb]
+            keep = pa != pb
+            la, rb, pa, pb = la[keep], rb[keep], pa[keep], pb[keep]
+            refined = _refined_bound(a, b, la, rb, upper[pa, pb].astype(np.float32))
+            assert (refined >= ref[pa, pb]).all()
+            assert (refined <= upper[pa, pb] + 3e-4).all() and (refined < upper[pa, pb] - 0.05).mean() > 0.2

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from .features import FAMILIES, feature_sets
 
 CHUNK = 8192  # reports per write (and per read where rows are streamed)
-SPAN = 1 << 18  # values (1 MB of column ids) read at most at once
+SPAN = 1 << 18  # int32 values (1 MB) read at most at once; the same bytes for wider values
 _PREAD = hasattr(os, "pread")  # POSIX; elsewhere seek + read
 
 
@@ -37,8 +37,8 @@ class _Column:
     are sorted and read in spans of at most :data:`SPAN` values, so a read holds at most one span
     besides what it returns (a memory map would keep every page it touched, and touch 16 at a time)."""
 
-    def __init__(self, path: Path, dtype) -> None:
-        self.path, self.dtype = path, np.dtype(dtype)
+    def __init__(self, path: Path, dtype, writable: bool = False) -> None:
+        self.path, self.dtype, self.writable = path, np.dtype(dtype), writable
         self.fh = path.open("wb")
         self.count = 0
         self._fd: int | None = None
@@ -49,13 +49,30 @@ class _Column:
         self.count += len(values)
 
     def finish(self) -> None:
+        """Done appending: from now on values are read back (and, if ``writable``, overwritten with :meth:`put`)."""
         self.fh.close()
         if _PREAD:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        else:  # no pread (Windows): one binary handle, seek and read under a lock
+            self._fd = os.open(self.path, os.O_RDWR if self.writable else os.O_RDONLY)
+        else:  # no pread (Windows): one binary handle, seek and read (or write) under a lock
             import threading
 
-            self._reader, self._lock = self.path.open("rb"), threading.Lock()
+            self._reader, self._lock = self.path.open("r+b" if self.writable else "rb"), threading.Lock()
+
+    def put(self, start: int, values: np.ndarray) -> None:
+        """Overwrite the values from position ``start`` on (a column made ``writable``)."""
+        raw = np.ascontiguousarray(values, dtype=self.dtype).tobytes()
+        if _PREAD:
+            written = os.pwrite(self._fd, raw, start * self.dtype.itemsize)
+        else:
+            with self._lock:
+                self._reader.seek(start * self.dtype.itemsize)
+                written = self._reader.write(raw)
+        if written != len(raw):
+            raise OSError(f"{self.path}: short write")
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """A copy of the values at positions ``start`` … ``stop - 1`` (writable)."""
+        return self._read(start, stop).copy() if stop > start else np.empty(0, dtype=self.dtype)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
         size = self.dtype.itemsize
@@ -76,10 +93,11 @@ class _Column:
             return out
         order = np.argsort(positions, kind="stable")
         ordered = positions[order]
+        span = max(1, SPAN * 4 // self.dtype.itemsize)  # SPAN int32 values' bytes, whatever the values
         i, count = 0, len(ordered)
         while i < count:
             start = int(ordered[i])
-            j = int(np.searchsorted(ordered, start + SPAN, side="left"))
+            j = int(np.searchsorted(ordered, start + span, side="left"))
             out[order[i:j]] = self._read(start, int(ordered[j - 1]) + 1)[ordered[i:j] - start]
             i = j
         return out

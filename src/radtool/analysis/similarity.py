@@ -412,6 +412,20 @@ class Neighbors:
     duplicate_pairs: int  # all pairs above the threshold, even past max_duplicates
     mean_pairwise: dict[str, float]  # family or "combined" → mean over distinct pairs with the family defined
     seconds: float = 0.0
+    _file: object = None  # where index and combined are a file's records (a pruned top-k spilled to disk)
+
+    def rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """``index[r0:r1]`` and ``combined[r0:r1]``, copies; read from the file where the tables are on disk
+        (without mapping its pages into memory)."""
+        if self._file is not None:
+            records = self._file.read(r0, r1)
+            return records["idx"], records["val"]
+        return self.index[r0:r1].copy(), self.combined[r0:r1].copy()
+
+    def close(self) -> None:
+        """Close the file behind the tables, if any (``index`` and ``combined`` are not to be read after)."""
+        if self._file is not None:
+            self._file.close()
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -436,20 +450,20 @@ class _TopK:
     def threshold(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.val[rows, self.k - 1], self.idx[rows, self.k - 1]
 
-    def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+    def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Merge the candidates in; → (the rows offered whose table is full, their k-th best score)."""
         if not len(r) or not self.k:
-            return
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if len(r) > OFFER_ROWS:  # a few thousand reports at a time: the merge's scratch stays small
             order = np.argsort(r, kind="stable")
             r, c, v = r[order], c[order], v[order]
             cuts = np.flatnonzero(np.diff(r)) + 1
             starts = np.concatenate([[0], cuts[OFFER_ROWS - 1 :: OFFER_ROWS], [len(r)]])
-            for a, b in zip(starts[:-1], starts[1:]):
-                self._offer(r[a:b], c[a:b], v[a:b])
-        else:
-            self._offer(r, c, v)
+            done = [self._offer(r[a:b], c[a:b], v[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+            return np.concatenate([x for x, _ in done]), np.concatenate([y for _, y in done])
+        return self._offer(r, c, v)
 
-    def _offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+    def _offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = np.unique(r)
         old_v, old_i = self.val[rows], self.idx[rows]
         keep = old_i >= 0
@@ -465,6 +479,75 @@ class _TopK:
         self.idx[rows] = -1
         self.val[r[sel], rank[sel]] = v[sel]
         self.idx[r[sel], rank[sel]] = c[sel]
+        full = rows[self.idx[rows, self.k - 1] >= 0]
+        return full, self.val[full, self.k - 1]
+
+
+class _SpilledTopK:
+    """:class:`_TopK` tables kept in a file (``path``), for corpora whose n × k tables should not stay in
+    memory: rows are stored in ``order`` (row ``order[i]`` at record i), cut in parts of ``size`` records,
+    and an offer reads, merges and writes back the parts its rows fall in. In the second pass of the pruned
+    top-k a task's rows are two blocks of that order, so an offer touches two parts."""
+
+    def __init__(self, n: int, k: int, order: np.ndarray, rank: np.ndarray, size: int, path: Path) -> None:
+        from .featurestore import _Column
+
+        self.n, self.k, self.size = n, k, max(1, int(size))
+        self.record = np.dtype([("idx", np.int32, (k,)), ("val", np.float32, (k,))])
+        self._order, self.rank = order, rank  # rank[order] = 0 … n - 1
+        self.path = Path(path)
+        self.file = _Column(self.path, self.record, writable=True)
+        for p0 in range(0, n, self.size):
+            empty = np.empty(min(n, p0 + self.size) - p0, dtype=self.record)
+            empty["idx"], empty["val"] = -1, -np.inf
+            self.file.append(empty)
+        self.file.finish()
+
+    def _part(self, p: int) -> tuple[int, _TopK]:
+        p0 = p * self.size
+        records = self.file.read(p0, min(self.n, p0 + self.size))
+        part = _TopK(0, self.k)
+        part.idx, part.val = np.ascontiguousarray(records["idx"]), np.ascontiguousarray(records["val"])
+        return p0, part
+
+    def _save(self, p0: int, part: _TopK) -> None:
+        records = np.empty(len(part.idx), dtype=self.record)
+        records["idx"], records["val"] = part.idx, part.val
+        self.file.put(p0, records)
+
+    def _by_part(self, rows: np.ndarray):
+        ranks = self.rank[rows].astype(np.int64)
+        parts = ranks // self.size
+        order = np.argsort(parts, kind="stable")
+        cuts = np.flatnonzero(np.diff(parts[order])) + 1
+        for group in np.split(order, cuts):
+            if len(group):
+                yield int(parts[group[0]]), group, ranks[group]
+
+    def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(r) or not self.k:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows, kth = [], []
+        for p, group, ranks in self._by_part(r):
+            p0, part = self._part(p)
+            full, val = part.offer(ranks - p0, c[group], v[group])
+            self._save(p0, part)
+            rows.append(self.rank_to_row(full + p0))
+            kth.append(val)
+        return np.concatenate(rows), np.concatenate(kth)
+
+    def put(self, rows: np.ndarray, idx: np.ndarray, val: np.ndarray) -> None:
+        """Replace the tables of ``rows`` with ``idx`` / ``val`` (len(rows) × k)."""
+        for p, group, ranks in self._by_part(rows):
+            p0, part = self._part(p)
+            part.idx[ranks - p0], part.val[ranks - p0] = idx[group], val[group]
+            self._save(p0, part)
+
+    def rank_to_row(self, ranks: np.ndarray) -> np.ndarray:
+        return self._order[ranks]
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -597,31 +680,57 @@ def _finish(index, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], 
     reports at a time) and ``Neighbors.per_family`` is empty."""
     import time
 
-    n, kk = index.n, top.k
-    if kk == k:  # the top-k table becomes the result: no n × k copies
-        nbr, comb = top.idx, top.val
+    n = index.n
+    file = None
+    if isinstance(top, _SpilledTopK):  # the result's tables go to a file too, in corpus order
+        from .featurestore import _Column
+
+        record = np.dtype([("idx", np.int32, (k,)), ("val", np.float32, (k,))])
+        file = _Column(top.path.with_name("neighbors.bin"), record)
+        for r0 in range(0, n, STREAM_ROWS):
+            part = top.file.take(top.rank[r0 : r0 + STREAM_ROWS])
+            out = np.empty(len(part), dtype=record)
+            out["idx"], out["val"] = _final_tables(part["idx"], part["val"], k, keep_zero)
+            file.append(out)
+        file.finish()
+        top.close()
+        table = np.memmap(file.path, dtype=record, mode="r", shape=(n,))
+        nbr, comb = table["idx"], table["val"]
     else:
-        nbr = np.full((n, k), -1, dtype=np.int32)
-        comb = np.full((n, k), np.nan, dtype=np.float32)
-        nbr[:, :kk] = top.idx
-        comb[:, :kk] = top.val
-    have = nbr >= 0
-    if not keep_zero:  # a neighbour that shares no feature is no neighbour: empty reports get none
-        have &= comb > 0
-        nbr[~have] = -1
-    comb[~have] = np.nan
+        nbr, comb = _final_tables(top.idx, top.val, k, keep_zero)
     fams: dict[str, np.ndarray] = {}
     if per_family:
+        have = nbr >= 0
         fams = {f: np.full((n, k), np.nan, dtype=np.float32) for f in index.names}
         left = np.repeat(np.arange(n, dtype=np.int64), k).reshape(n, k)[have]
         for f, v in pair_family_scores(index, left, nbr[have]).items():
             fams[f][have] = v
-    del have
-    release_free_memory()
+        del have, left
+        release_free_memory()
     key, val = _first_pairs(keys, vals, max_duplicates)
     key, val = (key[0], val[0]) if key else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     dups = list(zip((key // max(n, 1)).tolist(), (key % max(n, 1)).tolist(), val.tolist()))
-    return Neighbors(getattr(index, "ids", None), nbr, comb, fams, dups, n_dups, mean_pairwise(index), time.perf_counter() - started)
+    means = mean_pairwise(index)
+    release_free_memory()
+    return Neighbors(getattr(index, "ids", None), nbr, comb, fams, dups, n_dups, means, time.perf_counter() - started, file)
+
+
+def _final_tables(idx: np.ndarray, val: np.ndarray, k: int, keep_zero: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A top-k table (rows × kk ≤ k, -1 / -inf where empty) as the result's: k columns, -1 / NaN where there
+    is no neighbour, and without ``keep_zero`` no neighbour at score 0 (a report without features has none).
+    Changes ``idx`` and ``val`` in place where they are k wide."""
+    if idx.shape[1] != k:
+        nbr = np.full((len(idx), k), -1, dtype=np.int32)
+        comb = np.full((len(idx), k), np.nan, dtype=np.float32)
+        nbr[:, : idx.shape[1]], comb[:, : idx.shape[1]] = idx, val
+    else:  # the top-k table becomes the result: no n × k copies
+        nbr, comb = idx, val
+    have = nbr >= 0
+    if not keep_zero:
+        have &= comb > 0
+        nbr[~have] = -1
+    comb[~have] = np.nan
+    return nbr, comb
 
 
 def pair_family_scores(index, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
@@ -950,10 +1059,35 @@ def exact_pair_scores(families: Sequence[tuple[sp.csr_matrix, np.ndarray]], none
     return total / np.maximum(defined, np.float32(1))
 
 
+def _refined_bound(a: _Block, b: _Block, left: np.ndarray, right: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """A tighter upper bound of the combined scores of the pairs (row left[i] of ``a``, row right[i] of
+    ``b``), from their bound-vector products ``bound`` and the set sizes: per family the score is
+    cos_f · r_f, with cos_f = |A∩B| / sqrt(|A| |B|) ≤ r_f = sqrt(min(|A|, |B|) / max(|A|, |B|)) (0 unless both
+    have the family), and the product is Σ_f cos_f / sqrt(m_a m_b), so Σ_f cos_f ≤ C = product · sqrt(m_a m_b).
+    The most Σ_f cos_f r_f can be under those constraints is C given out to the families with the largest r
+    first; divided by the families either report has, it bounds the score (a margin of BOUND_EPS on
+    either side of the float32 arithmetic)."""
+    families = len(a.families)
+    sizes_a = np.array([size1[left] for _x, size1 in a.families]).reshape(families, len(left))
+    sizes_b = np.array([size1[right] for _x, size1 in b.families]).reshape(families, len(right))
+    has_a, has_b = a.nonempty[:, left], b.nonempty[:, right]
+    ratio = np.sqrt(np.minimum(sizes_a, sizes_b) / np.maximum(sizes_a, sizes_b))
+    ratio[~(has_a & has_b)] = 0
+    ratio = -np.sort(-ratio, axis=0)  # the largest first
+    budget = (bound + np.float32(BOUND_EPS)) * np.sqrt(has_a.sum(axis=0) * has_b.sum(axis=0)).astype(np.float32)
+    value = np.zeros(len(left), dtype=np.float32)
+    for r in ratio:
+        x = np.minimum(r, budget)
+        value += x * r
+        budget -= x
+    return value / np.maximum((has_a | has_b).sum(axis=0), 1).astype(np.float32) + np.float32(BOUND_EPS)
+
+
 def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, tile: int, same: bool, dup: float, n: int, k: int):
     """The reports of block ``a`` against those of block ``b`` (``a`` itself where ``same``: then only the
     reports after each one), a tile × tile square at a time: the pairs whose bound reaches the threshold
-    (``theta_a``, ``theta_b``) of either report are scored exactly. → ``(report, neighbour, score)`` of each
+    (``theta_a``, ``theta_b``) of either report, and then whose refined bound (:func:`_refined_bound`) does,
+    are scored exactly. → ``(report, neighbour, score)`` of each
     report's k best here (ties by the smaller position: what the top-k tables keep), and ``(near-duplicate
     keys min·n + max, their scores, their count)``, in corpus positions."""
     ma, mb = len(a.positions), len(b.positions)
@@ -966,24 +1100,34 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
     reduce_at = k * best.val.shape[0] // 4  # kept candidates beyond this are cut to each report's k best
     found_a: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
+    found_s: list[np.ndarray] = []
     waiting = 0
 
     def score() -> None:
         nonlocal waiting
-        left, right = np.concatenate(found_a), np.concatenate(found_b)
+        left_all, right_all, bound = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_s)
         found_a.clear()
         found_b.clear()
+        found_s.clear()
         waiting = 0
+        value = _refined_bound(a, b, left_all, right_all, bound)
+        keep = (value >= theta_a[left_all]) | (value >= theta_b[right_all])
+        left_all, right_all = left_all[keep], right_all[keep]
+        for p0 in range(0, len(left_all), EXACT_BATCH):  # a tile can give many: their rows' ids are merged a batch at a time
+            score_batch(left_all[p0 : p0 + EXACT_BATCH], right_all[p0 : p0 + EXACT_BATCH])
+
+    def score_batch(left: np.ndarray, right: np.ndarray) -> None:
         v = exact_pair_scores(a.families, a.nonempty, left, right, b.families, b.nonempty)
         is_dup = v >= dup
         if is_dup.any():
             pa, pb = a.positions[left[is_dup]], b.positions[right[is_dup]]
             dup_keys.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
             dup_vals.append(v[is_dup])
-        useful = (v >= theta_a[left]) | (v >= theta_b[right])  # under both thresholds: in neither top-k
-        left, right, v = left[useful], right[useful], v[useful]
-        b_rows = right if same else right + ma
-        kept.append((np.concatenate([left, b_rows]), np.concatenate([b.positions[right], a.positions[left]]), np.concatenate([v, v])))
+        # under a report's threshold (a lower bound of its k-th best, less a margin): not in its top-k
+        for_a, for_b = v >= theta_a[left], v >= theta_b[right]
+        la, ra, va = left[for_a], right[for_a], v[for_a]
+        lb, rb, vb = left[for_b], right[for_b], v[for_b]
+        kept.append((np.concatenate([la, rb if same else rb + ma]), np.concatenate([b.positions[ra], a.positions[lb]]), np.concatenate([va, vb])))
         if sum(len(x[0]) for x in kept) > reduce_at:
             best.offer(*(np.concatenate(x) for x in zip(*kept)))
             kept.clear()
@@ -1018,6 +1162,7 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
             if len(r):
                 found_a.append(r + r0)
                 found_b.append(cc + c0)
+                found_s.append(s[r, cc])
                 waiting += len(r)
             if waiting > EXACT_BATCH:
                 score()
@@ -1142,7 +1287,6 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     n_tiles = -(-n // tile)
     if spill is None and not isinstance(index, SimilarityIndex):
         spill = Path(index.directory) / "blocks"
-    top = _TopK(n, kk)
     keys: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     n_dups = 0
@@ -1178,22 +1322,26 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     live = theta.astype(np.float32)[order]  # per report in order: the threshold, raised as exact scores come in
     pinned = (full | empty)[order]  # their threshold stays the near-duplicate one
     del theta, empty
+    size = tile * WAVE  # reports per block of the second pass
+    if spill is None:
+        top = _TopK(n, kk)
+    else:  # the n × k tables on disk too, in the second pass's order: a task's offer reads and writes two parts
+        Path(spill).mkdir(parents=True, exist_ok=True)
+        top = _SpilledTopK(n, kk, order, rank, size, Path(spill) / "topk.bin")
 
     def offer_pending() -> None:  # in batches: one offer touches the top-k of every report it names
         if pending:
             a, b, v = (np.concatenate(x) for x in zip(*pending))
             pending.clear()
-            top.offer(a, b, v)
-            if kk:  # a k-th best of distinct exact pairs is a lower bound too
-                rows = np.unique(a)
-                rows = rows[top.idx[rows, kk - 1] >= 0]
+            rows, kth = top.offer(a, b, v)
+            if len(rows):  # a k-th best of distinct exact pairs is a lower bound too
                 pos = rank[rows]
-                raised = np.minimum(top.val[rows, kk - 1], np.float32(dup)) - np.float32(BOUND_EPS)
+                raised = np.minimum(kth, np.float32(dup)) - np.float32(BOUND_EPS)
                 live[pos] = np.maximum(live[pos], np.where(pinned[pos], live[pos], raised))
 
     # second pass: every other pair, a block of rows against a block of columns, near the diagonal first
     # (in this order the likely neighbours are near, so thresholds have risen by the time far blocks run)
-    blocks = _Blocks(index, order, tile * WAVE, tile, memory_mb, None if spill is None else Path(spill))
+    blocks = _Blocks(index, order, size, tile, memory_mb, None if spill is None else Path(spill))
     release_free_memory()
     tasks = [(i, i + d) for d in range(blocks.count) for i in range(blocks.count - d)]
 
@@ -1222,8 +1370,9 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     rows = np.flatnonzero(full)
     del full
     if len(rows) and kk:  # low τ: these reports are scored against every report, and their top-k starts afresh
-        top.val[rows] = -np.inf
-        top.idx[rows] = -1
+        fresh = _TopK(len(rows), kk)  # their tables, by their place in ``rows``
+        at = np.full(n, -1, dtype=np.int32)
+        at[rows] = np.arange(len(rows), dtype=np.int32)
         chunks = [rows[s0 : s0 + tile] for s0 in range(0, len(rows), tile)]
         full_tasks = [(c, b) for c in range(len(chunks)) for b in range(blocks.count)]
 
@@ -1231,8 +1380,18 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
             chunk = chunks[task[0]]
             return names, index.gather(chunk), chunk, blocks.get(task[1], tails=False), kk, tile
 
-        _run_tasks(full_row_tile, full_tasks, full_args, lambda result, _t: top.offer(*result), workers, client)
-    del rank, live, pinned
+        def take_full(result, _task) -> None:
+            r, c, v = result
+            fresh.offer(at[r], c, v)
+
+        _run_tasks(full_row_tile, full_tasks, full_args, take_full, workers, client)
+        del at
+        if isinstance(top, _SpilledTopK):
+            top.put(rows, fresh.idx, fresh.val)
+        else:
+            top.idx[rows], top.val[rows] = fresh.idx, fresh.val
+        del fresh
+    del live, pinned
     return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started, per_family=per_family)
 
 

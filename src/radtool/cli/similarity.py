@@ -77,7 +77,7 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
 
 def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k: int | None, matrix: bool, fuzzy: float | None,
                      dup_threshold: float, memory_mb: float, show_progress: bool, scheduler: str | None, index_seconds: float) -> dict:
-    from ..analysis.similarity import pair_family_scores, top_k_neighbors
+    from ..analysis.similarity import top_k_neighbors
 
     n = index.n
     if n < 2:
@@ -101,14 +101,27 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
             result = top_k_neighbors(index, k, dup_threshold, **options)
     finally:
         close_dask(client, cluster)
+    try:
+        return _write(result, index, input_path, out, corpus, families, top_k, full, fuzzy, dup_threshold, index_seconds)
+    finally:
+        result.close()
+
+
+def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: int | None, full: np.ndarray | None,
+           fuzzy: float | None, dup_threshold: float, index_seconds: float) -> dict:
+    from ..analysis.similarity import pair_family_scores
+
+    n, k = index.n, top_k or 10
     ids = corpus.id_col
     outputs = []
+    top1 = np.full(n, np.nan, dtype=np.float32)
     top1_family = {f: np.full(n, np.nan, dtype=np.float32) for f in families}
 
-    def neighbour_rows():  # a block of reports at a time: their ids and per-family scores are read as needed
+    def neighbour_rows():  # a block of reports at a time: their tables, ids and per-family scores are read as needed
         for r0 in range(0, n, ROWS_PER_WRITE):
             r1 = min(n, r0 + ROWS_PER_WRITE)
-            nbr = result.index[r0:r1]
+            nbr, comb = result.rows(r0, r1)
+            top1[r0:r1] = comb[:, 0]
             have = nbr >= 0
             left = np.repeat(np.arange(r0, r1), nbr.shape[1]).reshape(nbr.shape)[have]
             right = nbr[have].astype(np.int64)
@@ -122,7 +135,7 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
             rank_of = np.nonzero(have)[1].tolist()
             row_of = np.nonzero(have)[0].tolist()
             for p, (r, rank) in enumerate(zip(row_of, rank_of)):
-                yield [names[r], next(other), rank + 1, _fmt(float(result.combined[r0 + r, rank])), *(_fmt(float(per[f][p])) for f in families)]
+                yield [names[r], next(other), rank + 1, _fmt(float(comb[r, rank])), *(_fmt(float(per[f][p])) for f in families)]
 
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
         if top_k is not None:
@@ -130,6 +143,7 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
             write_csv(tmp / "neighbors.csv", header, neighbour_rows())
             outputs.append("neighbors.csv")
         else:
+            top1[:] = result.combined[:, 0]
             have = result.index[:, 0] >= 0
             for f, v in pair_family_scores(index, np.flatnonzero(have), result.index[have, 0]).items():
                 top1_family[f][have] = v
@@ -141,7 +155,6 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
         write_csv(tmp / "near_duplicates.csv", [ids, "duplicate_id", "similarity"],
                   ([next(dup_ids), next(dup_ids), f"{s:.4f}"] for _i, _j, s in result.duplicates))
         outputs.append("near_duplicates.csv")
-        top1 = result.combined[:, 0].copy()
         result.index = result.combined = None  # the top-k tables are written: the histogram's plotting may have their memory
         _histogram(top1[~np.isnan(top1)], tmp / "top1_similarity.png", families, dup_threshold)
         outputs.append("top1_similarity.png")
