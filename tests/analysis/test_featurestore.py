@@ -3,6 +3,8 @@ frequencies and results as the in-memory index, read back in any order and in sm
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -25,13 +27,16 @@ def _records():
     return out
 
 
-@pytest.mark.parametrize("fuzzy,pread", [(None, True), (90, True), (None, False)])
-def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, fuzzy, pread):
+@pytest.mark.parametrize("fuzzy,pread,isolated", [(None, True, False), (90, True, False), (None, False, False),
+                                                   (None, True, True), (90, True, True)])
+def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, fuzzy, pread, isolated):
     monkeypatch.setattr(fs, "SPAN", 7)  # rows read back in many short spans
     monkeypatch.setattr(fs, "_PREAD", pread and fs._PREAD)  # False: seek and read, as where there is no pread
     records = _records()
     index = SimilarityIndex.from_records(records, fuzzy=fuzzy)
-    with FeatureStore.build(iter(records), fuzzy=fuzzy, directory=tmp_path / "store", chunk=16) as store:
+    with FeatureStore.build(iter(records), fuzzy=fuzzy, directory=tmp_path / "store", chunk=16, isolated=isolated) as store:
+        if isolated and fs._CAN_FORK and threading.active_count() == 1:  # read in a child, which handed back the arrays
+            assert (tmp_path / "store" / "arrays.npz").is_file()
         assert store.n == index.n and store.names == index.names
         assert store.vocab_sizes == index.vocab_sizes and store.merged == index.merged
         if fuzzy:
@@ -82,15 +87,18 @@ def test_store_top_k_is_the_index_top_k_and_cleans_up(monkeypatch, full_row_belo
     assert not folder.exists()
 
 
-def test_a_failed_build_leaves_no_files(tmp_path, monkeypatch):
+@pytest.mark.parametrize("isolated", [False, True])
+def test_a_failed_build_leaves_no_files(tmp_path, monkeypatch, isolated):
+    from radtool.errors import UserError
+
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
 
     def broken():
         yield from _records()[:5]
-        raise ValueError("bad record")
+        raise UserError("graphs.jsonl: line 6 is not JSON")
 
-    with pytest.raises(ValueError):
-        FeatureStore.build(broken())
+    with pytest.raises(UserError, match="line 6 is not JSON"):  # raised in the reading child, raised again here
+        FeatureStore.build(broken(), isolated=isolated)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -43,3 +43,23 @@ def test_counts_from_a_stream_equal_counts_from_a_list_and_read_one_record_at_a_
     s = corpus_stats(stream(), ["Pleural Effusion", "Pneumonia"])
     listed = corpus_stats(RECORDS * 3, ["Pleural Effusion", "Pneumonia"])
     assert s == listed and s.reports == 9 and len(consumed) == 9
+
+
+def test_normalize_is_the_regular_expression_form():
+    """normalize joins str.split()'s words: the same as re.sub(r"\\s+", " ", ...) for every whitespace
+    character Python knows (Unicode ones included), before the edge punctuation is stripped."""
+    import random
+    import re
+    import sys
+
+    from radtool.analysis.features import _EDGE_PUNCT, normalize
+
+    def by_regex(text: str) -> str:
+        return re.sub(r"\s+", " ", text.replace("_", " ").lower()).strip(_EDGE_PUNCT)
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert len(spaces) > 20 and "\u00a0" in spaces and "\x1c" in spaces
+    rng = random.Random(0)
+    alphabet = list("abcAB xyz.-_()[],;:'\"éİßΣ") + spaces
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(50_000)]
+    assert [normalize(t) for t in texts] == [by_regex(t) for t in texts]

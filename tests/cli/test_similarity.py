@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -61,3 +62,16 @@ def test_bad_options_are_user_errors(parsed, tmp_path, args, needle):
 def test_missing_input_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["similarity", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_scores_are_formatted_by_table_as_one_at_a_time():
+    """neighbors.csv's scores come from a table of 10,001 strings: the same text as f"{v:.4f}" for every
+    float32, ties (x.xxxx5) and their float32 neighbours included; NaN is blank."""
+    from radtool.cli.similarity import _fmt, _fmt_scores
+
+    ties = ((np.arange(20001) + 0.5) / 20000).astype(np.float32)
+    values = np.concatenate([np.random.default_rng(3).random(200_000).astype(np.float32), ties,
+                             np.nextafter(ties, np.float32(0)), np.nextafter(ties, np.float32(1)),
+                             (np.arange(1, 300) / np.arange(2, 301)).astype(np.float32), np.array([np.nan, 0, 1], np.float32)])
+    assert _fmt_scores(values) == [_fmt(float(v)) for v in values]
+    assert _fmt_scores(np.array([1.5, np.nan], np.float32)) == ["1.5000", ""]  # outside 0 … 1: one at a time

@@ -6,18 +6,16 @@ An entity feature is its normalized text plus its RadGraph label, so "effusion" 
 
 from __future__ import annotations
 
-import re
-
 FAMILIES = ("noun_phrases", "verbs", "entities")
 ALIASES = {"np": "noun_phrases", "nps": "noun_phrases", "noun_phrase": "noun_phrases", "noun-phrases": "noun_phrases",
            "verb": "verbs", "entity": "entities", "ents": "entities"}
-_SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = " .,;:!?-_()[]{}'\""
 
 
 def normalize(text: str) -> str:
-    """Lower case, one space between words, no punctuation at the ends."""
-    return _SPACE.sub(" ", text.replace("_", " ").lower()).strip(_EDGE_PUNCT)
+    """Lower case, one space between words, no punctuation at the ends. (``str.split()`` splits where
+    the regular expression ``\\s+`` matches, both by ``str.isspace``; twice as fast as ``re.sub``.)"""
+    return " ".join(text.replace("_", " ").lower().split()).strip(_EDGE_PUNCT)
 
 
 def entity_key(entity: dict) -> str:

@@ -1358,9 +1358,13 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
         if sum(len(x[0]) for x in pending) > OFFER_BATCH:
             offer_pending()
         if nd:
-            keys.append(dk)
-            vals.append(dv)
+            # copied here, and joined now and then: a worker's small arrays kept for the rest of the run
+            # would pin pages of its heap, which then cannot be given back
+            keys.append(dk.copy())
+            vals.append(dv.copy())
             n_dups += nd
+            if len(keys) >= 64:
+                keys[:], vals[:] = _first_pairs(keys, vals, max_duplicates)
         if progress:
             (a0, a1), (b0, b1) = blocks.span(task[0]), blocks.span(task[1])
             progress((a1 - a0) * (b1 - b0) / (n - a0))

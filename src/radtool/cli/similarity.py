@@ -27,6 +27,24 @@ def _fmt(value: float) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
+_FOUR_PLACES = np.array([f"{i / 10000:.4f}" for i in range(10001)], dtype=object)
+
+
+def _fmt_scores(values: np.ndarray) -> list[str]:
+    """``[_fmt(v) for v in values]`` for float32 scores, by table: a float32 times 10⁴ is exact in float64,
+    so rounding it half to even (``rint``) gives the place that ``f"{v:.4f}"`` rounds to. Anything else
+    (another dtype, a value outside 0 … 1) is formatted one at a time."""
+    if values.dtype != np.float32:
+        return [_fmt(float(v)) for v in values]
+    scaled = np.rint(values.astype(np.float64) * 10000)
+    nan = np.isnan(scaled)
+    if not ((scaled[~nan] >= 0) & (scaled[~nan] <= 10000)).all():
+        return [_fmt(float(v)) for v in values]
+    out = _FOUR_PLACES[np.where(nan, 0, scaled).astype(np.int64)]
+    out[nan] = ""
+    return out.tolist()
+
+
 def _fuzzy_threshold(value: float | None) -> float | None:
     if value is None:
         return None
@@ -46,9 +64,10 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     outputs are the same bytes as a local run (similarity.json's ``seconds`` aside)."""
     from ..analysis.corpus import open_corpus
     from ..analysis.features import parse_families
-    from ..analysis.featurestore import FeatureStore
+    from ..analysis.featurestore import FeatureStore, fix_heap_thresholds
     from ..analysis.similarity import SimilarityIndex
 
+    fix_heap_thresholds()  # worker threads' heaps give their free tops back (this process is ours)
     families = parse_families(features)
     fuzzy = _fuzzy_threshold(fuzzy)
     if top_k is not None and top_k < 1:
@@ -66,7 +85,8 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     if in_memory:
         index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
     else:
-        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy)
+        # a parse folder's records are read in a child process: what reading leaves in the heap leaves with it
+        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy, isolated=corpus.source == "parse-dir")
     try:
         return _score_and_write(index, input_path, out, corpus, families, top_k, matrix, fuzzy, dup_threshold, memory_mb,
                                 show_progress, scheduler, time.perf_counter() - started)
@@ -131,11 +151,9 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
             for f in families:
                 top1_family[f][r0:r1][first] = per[f][starts[first]]
             names = index.ids_of(np.arange(r0, r1))
-            other = iter(index.ids_of(right))
-            rank_of = np.nonzero(have)[1].tolist()
-            row_of = np.nonzero(have)[0].tolist()
-            for p, (r, rank) in enumerate(zip(row_of, rank_of)):
-                yield [names[r], next(other), rank + 1, _fmt(float(comb[r, rank])), *(_fmt(float(per[f][p])) for f in families)]
+            row_of, rank_of = np.nonzero(have)
+            yield from zip([names[r] for r in row_of.tolist()], index.ids_of(right), (rank_of + 1).tolist(),
+                           _fmt_scores(comb[have]), *(_fmt_scores(per[f]) for f in families))
 
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
         if top_k is not None:
