@@ -59,6 +59,7 @@ def test_store_holds_the_index_rows_ids_and_frequencies(tmp_path, monkeypatch, f
 def test_store_top_k_is_the_index_top_k_and_cleans_up(monkeypatch, full_row_below):
     monkeypatch.setattr(sim, "WAVE", 2)
     monkeypatch.setattr(sim, "EXACT_BATCH", 30)
+    monkeypatch.setattr(sim, "CANDIDATE_BATCH", 50)
     monkeypatch.setattr(sim, "FULL_ROW_BELOW", full_row_below)
     records = _records()
     index = SimilarityIndex.from_records(records)

@@ -221,6 +221,7 @@ def test_pruned_top_k_equals_all_pairs_byte_for_byte(monkeypatch, full_row_below
     monkeypatch.setattr(sim, "OFFER_BATCH", 50)  # many small offers: thresholds rise while tiles run
     monkeypatch.setattr(sim, "WAVE", 2)  # blocks of 2 tiles,
     monkeypatch.setattr(sim, "EXACT_BATCH", 40)  # exact scores of a few pairs at a time,
+    monkeypatch.setattr(sim, "CANDIDATE_BATCH", 60)  # and candidates refined and scored a few at a time
     monkeypatch.setattr(sim, "OFFER_ROWS", 5)  # the top-k tables merged a few reports at a time
     for seed, n, k, dup, memory_mb, workers in [(0, 90, 5, 0.9, 0.001, 1), (1, 130, 10, 0.5, 0.002, 2), (2, 70, 3, None, 0.0005, 2),
                                                 (3, 60, 10, 1.0, 256, 1)]:

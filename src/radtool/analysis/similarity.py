@@ -811,6 +811,7 @@ OFFER_BATCH = 20_000  # candidates gathered before they update the top-k tables 
 WAVE = 8  # tiles per task of the first pass (its row tiles), and per block of the second pass (a task: a block against a block)
 FULL_ROW_BELOW = 0.15  # a report whose lower bound is under this is scored against every report
 STREAM_ROWS = 8192  # reports read at a time where every row is visited in turn
+CANDIDATE_BATCH = 8192  # bound candidates of a task gathered before the refined bound drops some and the rest are scored exactly
 EXACT_BATCH = 2048  # candidate pairs of a task scored exactly at a time (their rows are gathered: ~0.5 KB a pair)
 OFFER_ROWS = 2048  # reports whose top-k tables one step of an offer merges (its scratch is ~40 bytes × k × this)
 
@@ -1164,7 +1165,7 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
                 found_b.append(cc + c0)
                 found_s.append(s[r, cc])
                 waiting += len(r)
-            if waiting > EXACT_BATCH:
+            if waiting > CANDIDATE_BATCH:
                 score()
     if waiting:
         score()
