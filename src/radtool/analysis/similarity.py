@@ -1272,7 +1272,9 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
     near-duplicate threshold) are scored exactly, with the kernel's float32 operations. Reports whose τ
     stays low are scored against every report. Tasks run on ``workers`` threads (default: the CPUs) or
     on the workers of a ``dask.distributed`` ``client``: the result is the same. The prepared blocks of the
-    second pass go to ``spill`` (default: a store's own folder; in memory for an in-memory index).
+    second pass go to ``spill`` (default: a store's own folder; in memory for an in-memory index), and
+    with them the top-k tables (:class:`_SpilledTopK`): then ``Neighbors.index`` / ``combined`` are
+    read-only maps of a file there (read them by rows with ``Neighbors.rows``, which maps nothing).
     ``matrix``, ``keep_zero`` and a threshold ≤ 0 (every pair a near-duplicate) score all pairs, in memory."""
     import time
 
