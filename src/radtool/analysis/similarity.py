@@ -447,8 +447,23 @@ class _TopK:
         self.val = np.full((n, k), -np.inf, dtype=np.float32)
         self.idx = np.full((n, k), -1, dtype=np.int32)
 
+    @classmethod
+    def of(cls, idx: np.ndarray, val: np.ndarray) -> _TopK:
+        """Tables that exist (rows × k, writable)."""
+        top = cls(0, idx.shape[1])
+        top.idx, top.val = idx, val
+        return top
+
     def threshold(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.val[rows, self.k - 1], self.idx[rows, self.k - 1]
+
+    def put(self, rows: np.ndarray, idx: np.ndarray, val: np.ndarray) -> None:
+        """Replace the tables of ``rows`` with ``idx`` / ``val`` (len(rows) × k)."""
+        self.idx[rows], self.val[rows] = idx, val
+
+    def result(self, k: int, keep_zero: bool) -> tuple[np.ndarray, np.ndarray, None]:
+        """The result's tables (:func:`_final_tables`, in place where k wide) and no file."""
+        return (*_final_tables(self.idx, self.val, k, keep_zero), None)
 
     def offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Merge the candidates in; → (the rows offered whose table is full, their k-th best score)."""
@@ -506,9 +521,7 @@ class _SpilledTopK:
     def _part(self, p: int) -> tuple[int, _TopK]:
         p0 = p * self.size
         records = self.file.read(p0, min(self.n, p0 + self.size))
-        part = _TopK(0, self.k)
-        part.idx, part.val = np.ascontiguousarray(records["idx"]), np.ascontiguousarray(records["val"])
-        return p0, part
+        return p0, _TopK.of(np.ascontiguousarray(records["idx"]), np.ascontiguousarray(records["val"]))
 
     def _save(self, p0: int, part: _TopK) -> None:
         records = np.empty(len(part.idx), dtype=self.record)
@@ -532,7 +545,7 @@ class _SpilledTopK:
             p0, part = self._part(p)
             full, val = part.offer(ranks - p0, c[group], v[group])
             self._save(p0, part)
-            rows.append(self.rank_to_row(full + p0))
+            rows.append(self._order[full + p0])
             kth.append(val)
         return np.concatenate(rows), np.concatenate(kth)
 
@@ -543,11 +556,23 @@ class _SpilledTopK:
             part.idx[ranks - p0], part.val[ranks - p0] = idx[group], val[group]
             self._save(p0, part)
 
-    def rank_to_row(self, ranks: np.ndarray) -> np.ndarray:
-        return self._order[ranks]
+    def result(self, k: int, keep_zero: bool):
+        """The result's tables (:func:`_final_tables`), written in corpus order to a file beside this one:
+        → read-only maps of its neighbours and scores, and the file (read by rows with ``Neighbors.rows``).
+        This table's own file is closed."""
+        from .featurestore import _Column
 
-    def close(self) -> None:
+        record = np.dtype([("idx", np.int32, (k,)), ("val", np.float32, (k,))])
+        file = _Column(self.path.with_name("neighbors.bin"), record)
+        for r0 in range(0, self.n, STREAM_ROWS):
+            part = self.file.take(self.rank[r0 : r0 + STREAM_ROWS])
+            out = np.empty(len(part), dtype=record)
+            out["idx"], out["val"] = _final_tables(part["idx"], part["val"], k, keep_zero)
+            file.append(out)
+        file.finish()
         self.file.close()
+        table = np.memmap(file.path, dtype=record, mode="r", shape=(self.n,))
+        return table["idx"], table["val"], file
 
 
 def _nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -681,23 +706,7 @@ def _finish(index, top: _TopK, k: int, keep_zero: bool, keys: list[np.ndarray], 
     import time
 
     n = index.n
-    file = None
-    if isinstance(top, _SpilledTopK):  # the result's tables go to a file too, in corpus order
-        from .featurestore import _Column
-
-        record = np.dtype([("idx", np.int32, (k,)), ("val", np.float32, (k,))])
-        file = _Column(top.path.with_name("neighbors.bin"), record)
-        for r0 in range(0, n, STREAM_ROWS):
-            part = top.file.take(top.rank[r0 : r0 + STREAM_ROWS])
-            out = np.empty(len(part), dtype=record)
-            out["idx"], out["val"] = _final_tables(part["idx"], part["val"], k, keep_zero)
-            file.append(out)
-        file.finish()
-        top.close()
-        table = np.memmap(file.path, dtype=record, mode="r", shape=(n,))
-        nbr, comb = table["idx"], table["val"]
-    else:
-        nbr, comb = _final_tables(top.idx, top.val, k, keep_zero)
+    nbr, comb, file = top.result(k, keep_zero)  # a spilled table's result is a file in corpus order
     fams: dict[str, np.ndarray] = {}
     if per_family:
         have = nbr >= 0
@@ -1393,10 +1402,7 @@ def top_k_neighbors(index, k: int = 10, dup_threshold: float | None = 0.9, max_d
 
         _run_tasks(full_row_tile, full_tasks, full_args, take_full, workers, client)
         del at
-        if isinstance(top, _SpilledTopK):
-            top.put(rows, fresh.idx, fresh.val)
-        else:
-            top.idx[rows], top.val[rows] = fresh.idx, fresh.val
+        top.put(rows, fresh.idx, fresh.val)
         del fresh
     del live, pinned
     return _finish(index, top, k, keep_zero, keys, vals, n_dups, max_duplicates, started, per_family=per_family)

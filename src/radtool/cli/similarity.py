@@ -38,7 +38,8 @@ def _fmt_scores(values: np.ndarray) -> list[str]:
         return [_fmt(float(v)) for v in values]
     scaled = np.rint(values.astype(np.float64) * 10000)
     nan = np.isnan(scaled)
-    if not ((scaled[~nan] >= 0) & (scaled[~nan] <= 10000)).all():
+    known = scaled[~nan]
+    if not ((known >= 0) & (known <= 10000)).all():
         return [_fmt(float(v)) for v in values]
     out = _FOUR_PLACES[np.where(nan, 0, scaled).astype(np.int64)]
     out[nan] = ""
@@ -143,15 +144,14 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
             nbr, comb = result.rows(r0, r1)
             top1[r0:r1] = comb[:, 0]
             have = nbr >= 0
-            left = np.repeat(np.arange(r0, r1), nbr.shape[1]).reshape(nbr.shape)[have]
-            right = nbr[have].astype(np.int64)
+            row_of, rank_of = np.nonzero(have)  # the pairs, row by row
+            left, right = row_of + r0, nbr[have].astype(np.int64)
             per = pair_family_scores(index, left, right)
             counts = have.sum(axis=1)
             first, starts = counts > 0, np.cumsum(counts) - counts  # where each report's rank 1 is among the pairs
             for f in families:
                 top1_family[f][r0:r1][first] = per[f][starts[first]]
             names = index.ids_of(np.arange(r0, r1))
-            row_of, rank_of = np.nonzero(have)
             yield from zip([names[r] for r in row_of.tolist()], index.ids_of(right), (rank_of + 1).tolist(),
                            _fmt_scores(comb[have]), *(_fmt_scores(per[f]) for f in families))
 
