@@ -284,3 +284,29 @@ def test_exact_pair_scores_are_the_kernel_bits_and_the_bound_bounds_them():
             refined = _refined_bound(a, b, la, rb, upper[pa, pb].astype(np.float32))
             assert (refined >= ref[pa, pb]).all()
             assert (refined <= upper[pa, pb] + 3e-4).all() and (refined < upper[pa, pb] - 0.05).mean() > 0.2
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_tail_product_adds_the_sparse_product_of_each_tile(fast):
+    from radtool.analysis.similarity import _scipy_kernels, _TailProduct
+
+    rng = np.random.default_rng(3)
+    tail = sp.random(40, 300, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    tail.indptr, tail.indices = tail.indptr.astype(np.int32), tail.indices.astype(np.int32)
+    tail.data[:] = rng.random(tail.nnz, dtype=np.float32)
+    right = sp.random(12, 300, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    cols = right.T.tocsr()
+    cols.indptr, cols.indices = cols.indptr.astype(np.int32), cols.indices.astype(np.int32)
+    product = _TailProduct(tail, 16)
+    if fast:
+        assert _scipy_kernels() is not None and product.fast is not None  # this scipy's C routines pass the check
+    else:
+        product.fast = None
+    for r0, r1 in [(0, 16), (16, 32), (32, 40), (5, 6)]:  # rows past the first: their pointers do not start at 0
+        base = rng.random((r1 - r0, 12), dtype=np.float32)
+        got = base.copy()
+        product(r0, r1, cols, got)
+        want = base.copy()
+        want += (tail[r0:r1] @ cols).toarray()  # each entry: one float32 addition
+        np.testing.assert_array_equal(got, want)
+        assert (got != base).any() or (tail[r0:r1] @ cols).nnz == 0

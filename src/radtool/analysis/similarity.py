@@ -1093,6 +1093,72 @@ def _refined_bound(a: _Block, b: _Block, left: np.ndarray, right: np.ndarray, bo
     return value / np.maximum((has_a | has_b).sum(axis=0), 1).astype(np.float32) + np.float32(BOUND_EPS)
 
 
+def _scipy_kernels():
+    """scipy's C routines for a CSR product into arrays given (``csr_matmat``) and for adding a CSR matrix
+    into a dense one (``csr_todense``, which adds), or None. They are scipy's private API: used only once a
+    small product through them has given what the public operators give (checked once a process)."""
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = False
+        try:
+            from scipy.sparse import _sparsetools
+
+            rng = np.random.default_rng(0)
+            x = sp.random(7, 9, density=0.4, format="csr", dtype=np.float32, random_state=rng)
+            y = sp.random(9, 5, density=0.4, format="csr", dtype=np.float32, random_state=rng)
+            x.indptr, x.indices, y.indptr, y.indices = (v.astype(np.int32) for v in (x.indptr, x.indices, y.indptr, y.indices))
+            base = rng.random((7, 5), dtype=np.float32)
+            out = base.copy()
+            cp, cj, cx = np.empty(8, np.int32), np.empty(35, np.int32), np.empty(35, np.float32)
+            _sparsetools.csr_matmat(7, 5, x.indptr, x.indices, x.data, y.indptr, y.indices, y.data, cp, cj, cx)
+            _sparsetools.csr_todense(7, 5, cp, cj, cx, out)
+            want = base.copy()
+            want += (x @ y).toarray()
+            if np.array_equal(out, want):
+                _KERNELS = _sparsetools
+        except Exception:  # pragma: no cover - another scipy: the public operators
+            _KERNELS = False
+    return _KERNELS or None
+
+
+_KERNELS = None
+
+
+class _TailProduct:
+    """``s += tail[r0:r1] @ cols`` for the tiles of :func:`bound_tile` (``cols``: a right operand's transposed
+    tile). With scipy's C routines (:func:`_scipy_kernels`) and int32 / float32 arrays, straight into ``s``
+    with the product's arrays kept from tile to tile: no second pass to size the product, no matrix objects,
+    no scatter; otherwise the public operators. The product has each (row, column) once, so either way every
+    entry of ``s`` gets one float32 addition."""
+
+    def __init__(self, tail: sp.csr_matrix, tile: int) -> None:
+        self.tail = tail
+        kernels = _scipy_kernels()
+        self.fast = kernels if kernels is not None and tail.indptr.dtype == np.int32 and tail.indices.dtype == np.int32 \
+            and tail.data.dtype == np.float32 else None
+        if self.fast is not None:
+            self.cp = np.empty(tile + 1, dtype=np.int32)
+            self.cj = np.empty(tile * tile, dtype=np.int32)
+            self.cx = np.empty(tile * tile, dtype=np.float32)
+
+    def __call__(self, r0: int, r1: int, cols: sp.csr_matrix, s: np.ndarray) -> None:
+        tail = self.tail
+        if tail.indptr[r0] == tail.indptr[r1] or not cols.nnz:
+            return
+        m, c = s.shape
+        if self.fast is not None and cols.indptr.dtype == np.int32 and cols.indices.dtype == np.int32 and cols.data.dtype == np.float32 \
+                and s.dtype == np.float32 and s.flags.c_contiguous and len(self.cj) >= m * c:
+            # the rows' pointers are a view into the block's: they index its column ids and values as they are
+            self.fast.csr_matmat(m, c, tail.indptr[r0 : r1 + 1], tail.indices, tail.data, cols.indptr, cols.indices, cols.data,
+                                 self.cp, self.cj, self.cx)
+            self.fast.csr_todense(m, c, self.cp, self.cj, self.cx, s)
+            return
+        rare = tail[r0:r1] @ cols
+        if rare.nnz:
+            pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+            s.reshape(-1)[pos] += rare.data
+
+
 def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, tile: int, same: bool, dup: float, n: int, k: int):
     """The reports of block ``a`` against those of block ``b`` (``a`` itself where ``same``: then only the
     reports after each one), a tile × tile square at a time: the pairs whose bound reaches the threshold
@@ -1142,9 +1208,10 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
             best.offer(*(np.concatenate(x) for x in zip(*kept)))
             kept.clear()
 
+    add_tail = _TailProduct(a.tail, tile)
     for r0 in range(0, ma, tile):
         r1 = min(ma, r0 + tile)
-        rows_dense, rows_tail = a.dense[r0:r1], a.tail[r0:r1]
+        rows_dense = a.dense[r0:r1]
         theta_r = theta_a[r0:r1, None]
         for c0 in range(r0 if same else 0, mb, tile):
             c1 = min(mb, c0 + tile)
@@ -1154,13 +1221,7 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
                 np.matmul(rows_dense, b.dense[c0:c1].T, out=s)
             else:
                 s.fill(0)
-            if rows_tail.nnz:
-                cols = b.tails_t[c0 // tile]
-                if cols.nnz:
-                    rare = rows_tail @ cols
-                    if rare.nnz:
-                        pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-                        s.reshape(-1)[pos] += rare.data
+            add_tail(r0, r1, b.tails_t[c0 // tile], s)
             mask, other = masks[0, : m * c].reshape(m, c), masks[1, : m * c].reshape(m, c)
             np.greater_equal(s, theta_r, out=mask)
             np.greater_equal(s, theta_b[None, c0:c1], out=other)
