@@ -289,11 +289,7 @@ class SimilarityIndex:
                 np.matmul(d_rows, fam.dense[cols].T, out=target)  # |A ∩ B| over frequent features (BLAS)
             else:
                 target.fill(0)
-            if s_rows.nnz and cols_t.nnz:
-                rare = s_rows @ cols_t  # the long tail: a sparse product, added in place
-                if rare.nnz:
-                    pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-                    target.reshape(-1)[pos] += rare.data
+            add_product(target, s_rows.indptr, s_rows.indices, s_rows.data, cols_t)  # the long tail: a sparse product, added in place
             np.maximum(size_rows, fam.size1[None, cols], out=den)
             np.divide(target, den, out=target)  # 0/1 where both sets are empty: adds nothing
             if f:
@@ -1124,39 +1120,36 @@ def _scipy_kernels():
 _KERNELS = None
 
 
-class _TailProduct:
-    """``s += tail[r0:r1] @ cols`` for the tiles of :func:`bound_tile` (``cols``: a right operand's transposed
-    tile). With scipy's C routines (:func:`_scipy_kernels`) and int32 / float32 arrays, straight into ``s``
-    with the product's arrays kept from tile to tile: no second pass to size the product, no matrix objects,
-    no scatter; otherwise the public operators. The product has each (row, column) once, so either way every
-    entry of ``s`` gets one float32 addition."""
+_SCRATCH = threading.local()  # each thread's arrays for the products of add_product
 
-    def __init__(self, tail: sp.csr_matrix, tile: int) -> None:
-        self.tail = tail
-        kernels = _scipy_kernels()
-        self.fast = kernels if kernels is not None and tail.indptr.dtype == np.int32 and tail.indices.dtype == np.int32 \
-            and tail.data.dtype == np.float32 else None
-        if self.fast is not None:
-            self.cp = np.empty(tile + 1, dtype=np.int32)
-            self.cj = np.empty(tile * tile, dtype=np.int32)
-            self.cx = np.empty(tile * tile, dtype=np.float32)
 
-    def __call__(self, r0: int, r1: int, cols: sp.csr_matrix, s: np.ndarray) -> None:
-        tail = self.tail
-        if tail.indptr[r0] == tail.indptr[r1] or not cols.nnz:
-            return
-        m, c = s.shape
-        if self.fast is not None and cols.indptr.dtype == np.int32 and cols.indices.dtype == np.int32 and cols.data.dtype == np.float32 \
-                and s.dtype == np.float32 and s.flags.c_contiguous and len(self.cj) >= m * c:
-            # the rows' pointers are a view into the block's: they index its column ids and values as they are
-            self.fast.csr_matmat(m, c, tail.indptr[r0 : r1 + 1], tail.indices, tail.data, cols.indptr, cols.indices, cols.data,
-                                 self.cp, self.cj, self.cx)
-            self.fast.csr_todense(m, c, self.cp, self.cj, self.cx, s)
-            return
-        rare = tail[r0:r1] @ cols
-        if rare.nnz:
-            pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
-            s.reshape(-1)[pos] += rare.data
+def add_product(out: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, right: sp.csr_matrix) -> None:
+    """``out += X @ right``: X the CSR rows of ``indptr`` (len(out) + 1 pointers into ``indices`` / ``data``, which
+    need not start at 0: a view of a bigger matrix's rows) and ``right`` CSR, ``out`` dense. With scipy's C
+    routines (:func:`_scipy_kernels`), int32 ids and float32 values, straight into ``out``: the product's
+    arrays are the thread's, kept from call to call, and there is no pass to size the product, no matrix
+    object and no scatter; otherwise through the public operators. The product has each (row, column) once,
+    so either way every entry of ``out`` gets one float32 addition: the same bits."""
+    m, c = out.shape
+    if indptr[0] == indptr[m] or not right.nnz:
+        return
+    kernels = _scipy_kernels()
+    if kernels is not None and out.dtype == np.float32 and out.flags.c_contiguous and data.dtype == np.float32 \
+            and right.data.dtype == np.float32 and all(x.dtype == np.int32 for x in (indptr, indices, right.indptr, right.indices)):
+        cp, cj, cx = getattr(_SCRATCH, "arrays", (np.empty(0, np.int32),) * 3)
+        if len(cp) < m + 1 or len(cj) < m * c:  # grown to the largest product yet (a tile: ~2 MB)
+            size = max(m * c, len(cj))
+            cp, cj, cx = np.empty(max(m + 1, len(cp)), dtype=np.int32), np.empty(size, dtype=np.int32), np.empty(size, dtype=np.float32)
+            _SCRATCH.arrays = (cp, cj, cx)
+        kernels.csr_matmat(m, c, indptr, indices, data, right.indptr, right.indices, right.data, cp, cj, cx)
+        kernels.csr_todense(m, c, cp, cj, cx, out)
+        return
+    start, stop = int(indptr[0]), int(indptr[m])
+    left = sp.csr_matrix((data[start:stop], indices[start:stop], indptr - start), shape=(m, right.shape[0]))
+    rare = left @ right
+    if rare.nnz:
+        pos = np.repeat(np.arange(m, dtype=np.int64) * c, np.diff(rare.indptr)) + rare.indices
+        out.reshape(-1)[pos] += rare.data
 
 
 def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, tile: int, same: bool, dup: float, n: int, k: int):
@@ -1208,7 +1201,7 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
             best.offer(*(np.concatenate(x) for x in zip(*kept)))
             kept.clear()
 
-    add_tail = _TailProduct(a.tail, tile)
+    tail = a.tail
     for r0 in range(0, ma, tile):
         r1 = min(ma, r0 + tile)
         rows_dense = a.dense[r0:r1]
@@ -1221,7 +1214,7 @@ def bound_tile(a: _Block, b: _Block, theta_a: np.ndarray, theta_b: np.ndarray, t
                 np.matmul(rows_dense, b.dense[c0:c1].T, out=s)
             else:
                 s.fill(0)
-            add_tail(r0, r1, b.tails_t[c0 // tile], s)
+            add_product(s, tail.indptr[r0 : r1 + 1], tail.indices, tail.data, b.tails_t[c0 // tile])  # the rows' tail: a view
             mask, other = masks[0, : m * c].reshape(m, c), masks[1, : m * c].reshape(m, c)
             np.greater_equal(s, theta_r, out=mask)
             np.greater_equal(s, theta_b[None, c0:c1], out=other)
