@@ -107,3 +107,77 @@ def test_release_free_memory_is_safe_to_call_often():
     for _ in range(3):
         fs.release_free_memory()
     fs.release_free_memory(every=3600)  # rate-limited: returns at once
+
+
+def _graphs(path, records, blank_line: bool = True, final_newline: bool = True):
+    import json
+
+    lines = [json.dumps(r) for r in records]
+    if blank_line:
+        lines.insert(len(lines) // 3, "")
+    path.write_text("\n".join(lines) + ("\n" if final_newline else ""), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("blank_line,final_newline", [(True, True), (False, False)])
+def test_the_parts_of_a_graphs_file_in_turn_are_its_records(tmp_path, blank_line, final_newline):
+    from radtool.analysis.corpus import iter_records, iter_records_part
+
+    graphs = _graphs(tmp_path / "graphs.jsonl", _records(), blank_line, final_newline)
+    whole = list(iter_records(graphs))
+    for parts in (1, 2, 3, 7, 200):  # 200: more parts than lines, most of them empty
+        got = [r for i in range(parts) for r in iter_records_part(graphs, i, parts)]
+        assert got == whole
+
+
+def test_a_bad_line_in_a_part_names_its_line_in_the_file(tmp_path):
+    from radtool.analysis.corpus import iter_records_part
+    from radtool.errors import UserError
+
+    graphs = _graphs(tmp_path / "graphs.jsonl", _records(), blank_line=False)
+    lines = graphs.read_text(encoding="utf-8").splitlines()
+    lines[80] = "{not json"
+    graphs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match="line 81 is not JSON"):
+        for i in range(3):
+            list(iter_records_part(graphs, i, 3))
+
+
+@pytest.mark.skipif(not fs._CAN_FORK, reason="fork: Linux")
+@pytest.mark.parametrize("readers,fuzzy", [(2, None), (3, None), (2, 90)])
+def test_a_store_read_in_parts_has_the_files_of_one_reader(tmp_path, readers, fuzzy):
+    from radtool.analysis.corpus import iter_records, iter_records_part
+
+    graphs = _graphs(tmp_path / "graphs.jsonl", _records())
+    one = FeatureStore.build(iter_records(graphs), fuzzy=fuzzy, directory=tmp_path / "one", chunk=16)
+    split = lambda part, parts: iter_records_part(graphs, part, parts)  # noqa: E731
+    assert threading.active_count() == 1  # else the build would not fork, and this would test nothing
+    parts = FeatureStore.build(iter_records(graphs), fuzzy=fuzzy, directory=tmp_path / "parts", chunk=16, isolated=True,
+                               split=split, readers=readers)
+    with one, parts:
+        assert sorted(p.name for p in (tmp_path / "parts").iterdir() if not p.name.startswith("arrays")) == \
+            sorted(p.name for p in (tmp_path / "one").iterdir())  # the parts' folders are gone
+        for name in [p.name for p in (tmp_path / "one").iterdir()]:
+            assert (tmp_path / "parts" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+        assert parts.n == one.n and parts.widths == one.widths and parts.merged == one.merged
+        for a, b in [*zip(parts.indptr, one.indptr), *zip(parts.doc_freq(), one.doc_freq()), (parts._id_offsets, one._id_offsets),
+                     (parts.nonempty, one.nonempty)]:
+            np.testing.assert_array_equal(a, b)
+        assert parts.ids_of(range(parts.n)) == one.ids_of(range(one.n))
+
+
+@pytest.mark.skipif(not fs._CAN_FORK, reason="fork: Linux")
+def test_a_bad_line_in_a_later_part_fails_the_build_and_leaves_no_files(tmp_path, monkeypatch):
+    from radtool.analysis.corpus import iter_records, iter_records_part
+    from radtool.errors import UserError
+
+    graphs = _graphs(tmp_path / "graphs.jsonl", _records(), blank_line=False)
+    lines = graphs.read_text(encoding="utf-8").splitlines()
+    lines[95] = "[1, 2]"
+    graphs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    with pytest.raises(UserError, match="line 96 is not a radtool report record"):  # raised by the second reader
+        FeatureStore.build(iter_records(graphs), isolated=True, split=lambda i, n: iter_records_part(graphs, i, n), readers=2)
+    assert list(temp.iterdir()) == []

@@ -86,8 +86,16 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     if in_memory:
         index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
     else:
-        # a parse folder's records are read in a child process: what reading leaves in the heap leaves with it
-        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy, isolated=corpus.source == "parse-dir")
+        # a parse folder's records are read in child processes, two halves of graphs.jsonl at once: what
+        # reading leaves in the heap leaves with them
+        split = None
+        if corpus.source == "parse-dir":
+            from ..analysis.corpus import iter_records_part
+
+            graphs = Path(corpus.parse_dir) / "graphs.jsonl"
+            split = lambda part, parts: iter_records_part(graphs, part, parts)  # noqa: E731
+        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy, isolated=corpus.source == "parse-dir", split=split,
+                                   readers=min(4, _local_workers()))
     try:
         return _score_and_write(index, input_path, out, corpus, families, top_k, matrix, fuzzy, dup_threshold, memory_mb,
                                 show_progress, scheduler, time.perf_counter() - started)
