@@ -296,7 +296,7 @@ def parse(
     """Parse a corpus and write ``labels.csv``, ``graphs.jsonl`` and ``summary.json`` to ``out`` (all three
     replace the old ones together). Returns the summary. ``started`` is the ``time.perf_counter()`` the
     run counts from (the CLI passes the process start, so ``seconds.total`` includes start-up and loading)."""
-    from ..parse import ReportParser, records_partition
+    from ..parse import ReportParser, freeze_heap, records_partition, thaw_heap
     from ..pipeline.sections import label_sections
     from ..schemas import load_schema
 
@@ -339,6 +339,7 @@ def parse(
     elif n_process == 1:
         parser = ReportParser(model=model, schema=schema, sections=sections, memo_size=memo_size, numbers=numbers)
         parser.nlp  # noqa: B018  load the pipeline now, so parse time is parse time
+        freeze_heap()
     load_seconds = time.perf_counter() - load_start
 
     totals = RunTotals(columns)
@@ -376,6 +377,8 @@ def parse(
                 write_json(tmp / "summary.json", summary)
     finally:
         close_dask(client, cluster)
+        if parser is not None:
+            thaw_heap()
     return summary
 
 
