@@ -75,3 +75,28 @@ def test_scores_are_formatted_by_table_as_one_at_a_time():
                              (np.arange(1, 300) / np.arange(2, 301)).astype(np.float32), np.array([np.nan, 0, 1], np.float32)])
     assert _fmt_scores(values) == [_fmt(float(v)) for v in values]
     assert _fmt_scores(np.array([1.5, np.nan], np.float32)) == ["1.5000", ""]  # outside 0 … 1: one at a time
+
+
+def test_neighbours_written_by_two_processes_are_the_bytes_of_one(parsed, tmp_path, monkeypatch):
+    import json
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    result = runner.invoke(app, ["similarity", str(parsed), "--out", str(one), "--top-k", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(similarity_cmd, "SPLIT_WRITE_FROM", 0)
+    monkeypatch.setattr(similarity_cmd, "ROWS_PER_WRITE", 2)  # the second process from the 3rd report on (6 reports)
+    real = similarity_cmd._second_half
+    if real(100) is None:
+        pytest.skip("one process writes: no fork here, or one CPU")
+    halves = []
+    monkeypatch.setattr(similarity_cmd, "_second_half", lambda n: halves.append(real(n)) or halves[-1])
+    result = runner.invoke(app, ["similarity", str(parsed), "--out", str(two), "--top-k", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert halves == [2]
+    for name in ["neighbors.csv", "near_duplicates.csv"]:
+        assert (two / name).read_bytes() == (one / name).read_bytes()
+    summaries = [json.loads((d / "similarity.json").read_text(encoding="utf-8")) for d in (one, two)]
+    for s in summaries:
+        del s["seconds"]
+    assert summaries[0] == summaries[1]  # the top-1 means too: the second half's top-1 scores came back
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no part file left

@@ -3,7 +3,10 @@ an all-pairs matrix for small corpora, near-duplicates, and a histogram of top-1
 
 from __future__ import annotations
 
+import csv
 import math
+import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +17,7 @@ from rich.table import Table
 
 from ..errors import UserError
 from ..io import write_csv, write_json
-from ..io.writers import atomic_dir, check_replaceable
+from ..io.writers import atomic_dir, atomic_write, check_replaceable
 from ._common import console, err_console, handle_errors, progress_bar
 from .options import IdColOpt, OutOpt, QuietOpt, SchemaOpt, TextColOpt
 
@@ -138,6 +141,7 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
 
 def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: int | None, full: np.ndarray | None,
            fuzzy: float | None, dup_threshold: float, index_seconds: float) -> dict:
+    from ..analysis.featurestore import _Forked
     from ..analysis.similarity import pair_family_scores
 
     n, k = index.n, top_k or 10
@@ -146,9 +150,9 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
     top1 = np.full(n, np.nan, dtype=np.float32)
     top1_family = {f: np.full(n, np.nan, dtype=np.float32) for f in families}
 
-    def neighbour_rows():  # a block of reports at a time: their tables, ids and per-family scores are read as needed
-        for r0 in range(0, n, ROWS_PER_WRITE):
-            r1 = min(n, r0 + ROWS_PER_WRITE)
+    def neighbour_rows(start: int, stop: int):  # a block of reports at a time: their tables, ids and per-family scores are read as needed
+        for r0 in range(start, stop, ROWS_PER_WRITE):
+            r1 = min(stop, r0 + ROWS_PER_WRITE)
             nbr, comb = result.rows(r0, r1)
             top1[r0:r1] = comb[:, 0]
             have = nbr >= 0
@@ -163,10 +167,36 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
             yield from zip([names[r] for r in row_of.tolist()], index.ids_of(right), (rank_of + 1).tolist(),
                            _fmt_scores(comb[have]), *(_fmt_scores(per[f]) for f in families))
 
+    def write_neighbours(path: Path) -> None:
+        header = [ids, "neighbor_id", "rank", "similarity", *families]
+        half = _second_half(n)
+        if half is None:
+            write_csv(path, header, neighbour_rows(0, n))
+            return
+        # the second half's rows are formatted by a forked child at the same time, into a file of their own
+        part = path.with_name(path.name + ".part")
+
+        def second() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            with atomic_write(part, newline="") as fh:
+                csv.writer(fh).writerows(neighbour_rows(half, n))
+            return top1[half:], {f: v[half:] for f, v in top1_family.items()}
+
+        child = _Forked(second)
+        try:
+            write_csv(path, header, neighbour_rows(0, half))
+        except BaseException:
+            child.kill()
+            raise
+        top1[half:], rest = child.result()
+        for f, v in rest.items():
+            top1_family[f][half:] = v
+        with path.open("ab") as fh, part.open("rb") as src:
+            shutil.copyfileobj(src, fh, 1 << 20)
+        part.unlink()
+
     with atomic_dir(out, OUTPUTS) as tmp:  # all outputs replace the old ones together
         if top_k is not None:
-            header = [ids, "neighbor_id", "rank", "similarity", *families]
-            write_csv(tmp / "neighbors.csv", header, neighbour_rows())
+            write_neighbours(tmp / "neighbors.csv")
             outputs.append("neighbors.csv")
         else:
             top1[:] = result.combined[:, 0]
@@ -205,6 +235,20 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
         }
         write_json(tmp / "similarity.json", summary)
     return summary
+
+
+SPLIT_WRITE_FROM = 20_000  # reports from which the rows of neighbors.csv are formatted by two processes
+
+
+def _second_half(n: int) -> int | None:
+    """Where the second process's share of neighbors.csv starts (a multiple of ROWS_PER_WRITE), or None
+    where one process writes it all: a small corpus, one CPU, no fork (not Linux) or other threads running
+    (a fork copies only the calling thread)."""
+    from ..analysis.featurestore import _CAN_FORK
+
+    if n < SPLIT_WRITE_FROM or _local_workers() < 2 or not _CAN_FORK or threading.active_count() != 1:
+        return None
+    return max(ROWS_PER_WRITE, n // 2 // ROWS_PER_WRITE * ROWS_PER_WRITE)
 
 
 def _local_workers() -> int:
