@@ -196,7 +196,7 @@ class _Forked:
             raise
         self.pid = None
         if not payload:
-            raise RuntimeError(f"building the feature store: a reading process ended without a result (status {status})")
+            raise RuntimeError(f"a forked process (feature store reader or neighbours writer) ended without a result (status {status})")
         ok, value = pickle.loads(payload)
         if not ok:
             raise value
