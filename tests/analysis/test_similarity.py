@@ -309,3 +309,29 @@ def test_add_product_adds_the_sparse_product_of_each_tile(monkeypatch, fast):
         want += (tail[r0:r1] @ cols).toarray()  # each entry: one float32 addition
         np.testing.assert_array_equal(got, want)
         assert (got != base).any()
+
+
+@pytest.mark.parametrize("per_row", [3, 200])  # few candidates a report (merged in a table) / many (sorted as a list)
+def test_top_k_tables_keep_the_best_with_ties_by_position(per_row):
+    from radtool.analysis.similarity import _TopK
+
+    rng = np.random.default_rng(per_row)
+    n, k = 30, 4
+    top = _TopK(n, k)
+    seen: dict[int, list[tuple[float, int]]] = {i: [] for i in range(n)}
+    columns = rng.permutation(20000)
+    used = 0
+    for _ in range(6):
+        rows = np.repeat(rng.choice(n, 12, replace=False), per_row)
+        cols = columns[used : used + len(rows)]  # each (report, neighbour) offered once
+        used += len(rows)
+        vals = rng.choice(np.array([-1.5, -0.25, -0.0, 0.0, 0.125, 0.5, 0.5, 0.75, 1.0, 3.0], dtype=np.float32), len(rows))
+        full, kth = top.offer(rows, cols, vals)
+        for r, c, v in zip(rows.tolist(), cols.tolist(), vals.tolist()):
+            seen[r].append((v, c))
+        for i in range(n):
+            best = sorted(seen[i], key=lambda x: (-x[0], x[1]))[:k]  # higher first; ties: smaller position
+            assert top.idx[i].tolist() == [c for _v, c in best] + [-1] * (k - len(best))
+            assert top.val[i].tolist() == [v for v, _c in best] + [-np.inf] * (k - len(best))
+        assert sorted(full.tolist()) == sorted(set(rows.tolist()) & {i for i in range(n) if len(seen[i]) >= k})
+        np.testing.assert_array_equal(kth, top.val[full, k - 1])

@@ -475,7 +475,12 @@ class _TopK:
         return self._offer(r, c, v)
 
     def _offer(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.unique(r)
+        rows, at = np.unique(r, return_inverse=True)
+        at = at.ravel()
+        counts = np.bincount(at, minlength=len(rows))
+        width = self.k + int(counts.max())
+        if width <= 4 * self.k + 64:  # few candidates a report (the pruned top-k's batches): merged in a table
+            return self._offer_table(rows, at, counts, width, c, v)
         old_v, old_i = self.val[rows], self.idx[rows]
         keep = old_i >= 0
         r = np.concatenate([np.repeat(rows, self.k)[keep.ravel()], r])
@@ -492,6 +497,28 @@ class _TopK:
         self.idx[r[sel], rank[sel]] = c[sel]
         full = rows[self.idx[rows, self.k - 1] >= 0]
         return full, self.val[full, self.k - 1]
+
+    def _offer_table(self, rows: np.ndarray, at: np.ndarray, counts: np.ndarray, width: int, c: np.ndarray,
+                     v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_offer` for candidates of ``rows`` (``at``: each one's place in ``rows``) through a rows × width
+        table: each report's table and then its candidates, sorted in each row by one int64 key, the score's
+        bits made to order as the float (higher first) above the position (smaller first)."""
+        k = self.k
+        order = np.argsort(at, kind="stable")
+        at_sorted = at[order]
+        slot = np.arange(len(at_sorted)) - (np.cumsum(counts) - counts)[at_sorted] + k
+        val = np.full((len(rows), width), -np.inf, dtype=np.float32)
+        idx = np.full((len(rows), width), -1, dtype=np.int64)
+        val[:, :k], idx[:, :k] = self.val[rows], self.idx[rows]
+        val[at_sorted, slot], idx[at_sorted, slot] = v[order], c[order]
+        bits = (val + np.float32(0)).view(np.int32).astype(np.int64)  # + 0: -0.0 is 0.0
+        bits ^= (bits >> 31) & 0x7FFFFFFF  # negative floats: the other bits flipped, so the ints order as the floats
+        key = (-bits << 32) | (idx & 0xFFFFFFFF)  # higher score first, then smaller position; empty slots (-inf, -1) last
+        best = np.argsort(key, axis=1)[:, :k]
+        self.val[rows] = np.take_along_axis(val, best, axis=1)
+        self.idx[rows] = np.take_along_axis(idx, best, axis=1)
+        full = rows[self.idx[rows, k - 1] >= 0]
+        return full, self.val[full, k - 1]
 
 
 class _SpilledTopK:
