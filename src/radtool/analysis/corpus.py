@@ -29,19 +29,23 @@ def is_parse_dir(path: Path) -> bool:
     return path.is_dir() and (path / "graphs.jsonl").is_file()
 
 
+def _record(graphs: Path, line: str | bytes, number: Callable[[], int]) -> dict:
+    """The report record of a graphs.jsonl line, or the error that names its line (``number()``)."""
+    try:
+        record = json.loads(line)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise UserError(f"{graphs}: line {number()} is not JSON ({exc}); re-run radtool parse") from exc
+    if not isinstance(record, dict) or "entities" not in record or "id" not in record:
+        raise UserError(f"{graphs}: line {number()} is not a radtool report record; re-run radtool parse")
+    return record
+
+
 def iter_records(graphs: Path) -> Iterator[dict]:
     """The report records of a graphs.jsonl, one at a time."""
     with graphs.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise UserError(f"{graphs}: line {n} is not JSON ({exc}); re-run radtool parse") from exc
-            if not isinstance(record, dict) or "entities" not in record or "id" not in record:
-                raise UserError(f"{graphs}: line {n} is not a radtool report record; re-run radtool parse")
-            yield record
+            if line.strip():
+                yield _record(graphs, line, lambda: n)  # noqa: B023  (called before the next line)
 
 
 def iter_records_part(graphs: Path, part: int, parts: int) -> Iterator[dict]:
@@ -61,15 +65,8 @@ def iter_records_part(graphs: Path, part: int, parts: int) -> Iterator[dict]:
             if not line:
                 break
             begins, at = at, at + len(line)
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:  # UnicodeDecodeError too
-                raise UserError(f"{graphs}: line {_line_number(graphs, begins)} is not JSON ({exc}); re-run radtool parse") from exc
-            if not isinstance(record, dict) or "entities" not in record or "id" not in record:
-                raise UserError(f"{graphs}: line {_line_number(graphs, begins)} is not a radtool report record; re-run radtool parse")
-            yield record
+            if line.strip():
+                yield _record(graphs, line, lambda: _line_number(graphs, begins))  # noqa: B023
 
 
 def _line_number(path: Path, offset: int) -> int:

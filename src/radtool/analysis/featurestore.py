@@ -157,7 +157,7 @@ def release_free_memory(every: float = 0.0) -> None:
             _TRIMMED_AT = time.monotonic()
 
 
-class _Forked:
+class Forked:
     """``fn()`` run in a forked child process (Linux); :meth:`result` waits for it and gives back what it
     returned (pickled through a pipe) or raises what it raised. Fork only where no other thread runs."""
 
@@ -213,6 +213,12 @@ class _Forked:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.pid = None
+
+
+def can_fork() -> bool:
+    """Whether this process may fork a child that runs Python (:class:`Forked`): on Linux, and only while no
+    other thread runs (a fork copies only the calling thread, and a lock another thread held stays held)."""
+    return _CAN_FORK and threading.active_count() == 1
 
 
 MMAP_THRESHOLD = 4 << 20  # allocations from this size up get their own mapping, returned when freed
@@ -297,7 +303,7 @@ class FeatureStore:
         folder.mkdir(parents=True, exist_ok=True)
         store = cls(folder, families, owns)
         try:
-            if isolated and _CAN_FORK and threading.active_count() == 1:  # no fork while other threads may hold locks
+            if isolated and can_fork():
                 store._build_in_child(records, chunk, fuzzy, split if readers > 1 else None, readers)
             else:
                 store._build(records, chunk, fuzzy)
@@ -306,8 +312,12 @@ class FeatureStore:
             raise
         return store
 
-    def _build(self, records: Iterable[dict], chunk: int, fuzzy: float | None) -> None:
-        self._write(records, chunk)
+    def _build(self, records: Iterable[dict], chunk: int, fuzzy: float | None,
+               split: Callable[[int, int], Iterable[dict]] | None = None, readers: int = 1) -> None:
+        if split is not None:
+            self._write_parts(split, readers, chunk)
+        else:
+            self._write(records, chunk)
         if fuzzy:
             self._merge_fuzzy(fuzzy, chunk)
         self._vocab = self._vocab_index = None  # the strings are not needed for scoring
@@ -315,25 +325,22 @@ class FeatureStore:
 
     def _build_in_child(self, records: Iterable[dict], chunk: int, fuzzy: float | None,
                         split: Callable[[int, int], Iterable[dict]] | None = None, readers: int = 1) -> None:
-        """:meth:`_build` (or :meth:`_build_parts`) in a forked child: it writes the files and the arrays
-        kept in memory (``arrays.npz``), which are then loaded here."""
+        """:meth:`_build` in a forked child: it writes the files and the arrays kept in memory
+        (``arrays.npz``), which are then loaded here."""
 
         def build() -> None:
-            if split is not None:
-                self._build_parts(split, readers, chunk, fuzzy)
-            else:
-                self._build(records, chunk, fuzzy)
+            self._build(records, chunk, fuzzy, split, readers)
             self._save_arrays()
 
-        _Forked(build).result()
+        Forked(build).result()
         self._load_arrays()
 
-    def _build_parts(self, split: Callable[[int, int], Iterable[dict]], count: int, chunk: int, fuzzy: float | None) -> None:
-        """:meth:`_build` of the parts of the records (``split``): parts 1 … count - 1 are written by forked
+    def _write_parts(self, split: Callable[[int, int], Iterable[dict]], count: int, chunk: int) -> None:
+        """:meth:`_write` of the parts of the records (``split``): parts 1 … count - 1 are written by forked
         children into folders of their own while this process writes part 0; then their rows are
         appended to its files in turn, their column ids renumbered in this vocabulary (as one reader
         would have numbered them: new strings after the known ones, in the order first seen)."""
-        helpers = [_Forked(lambda i=i: self._write_part(split, i, count, chunk)) for i in range(1, count)]
+        helpers = [Forked(lambda i=i: self._write_part(split, i, count, chunk)) for i in range(1, count)]
         try:
             self._write(split(0, count), chunk)
             for i, helper in enumerate(helpers, start=1):
@@ -343,10 +350,6 @@ class FeatureStore:
             for helper in helpers:
                 helper.kill()
             raise
-        if fuzzy:
-            self._merge_fuzzy(fuzzy, chunk)
-        self._vocab = self._vocab_index = None
-        release_free_memory()
 
     def _write_part(self, split: Callable[[int, int], Iterable[dict]], i: int, count: int, chunk: int) -> None:
         """Part ``i`` of ``count`` written to its own folder, with its arrays and its vocabulary (a child's work)."""

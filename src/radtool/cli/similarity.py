@@ -3,10 +3,8 @@ an all-pairs matrix for small corpora, near-duplicates, and a histogram of top-1
 
 from __future__ import annotations
 
-import csv
 import math
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,7 +15,7 @@ from rich.table import Table
 
 from ..errors import UserError
 from ..io import write_csv, write_json
-from ..io.writers import atomic_dir, atomic_write, check_replaceable
+from ..io.writers import atomic_dir, check_replaceable
 from ._common import console, err_console, handle_errors, progress_bar
 from .options import IdColOpt, OutOpt, QuietOpt, SchemaOpt, TextColOpt
 
@@ -89,15 +87,16 @@ def similarity(input_path: Path, out: Path, features: list[str] | None = None, t
     if in_memory:
         index = SimilarityIndex.from_records(corpus.records(), families, fuzzy=fuzzy)
     else:
-        # a parse folder's records are read in child processes, two halves of graphs.jsonl at once: what
+        # a parse folder's records are read in child processes, parts of graphs.jsonl at once: what
         # reading leaves in the heap leaves with them
         split = None
         if corpus.source == "parse-dir":
+            from functools import partial
+
             from ..analysis.corpus import iter_records_part
 
-            graphs = Path(corpus.parse_dir) / "graphs.jsonl"
-            split = lambda part, parts: iter_records_part(graphs, part, parts)  # noqa: E731
-        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy, isolated=corpus.source == "parse-dir", split=split,
+            split = partial(iter_records_part, Path(corpus.parse_dir) / "graphs.jsonl")
+        index = FeatureStore.build(corpus.records(), families, fuzzy=fuzzy, isolated=split is not None, split=split,
                                    readers=min(4, _local_workers()))
     try:
         return _score_and_write(index, input_path, out, corpus, families, top_k, matrix, fuzzy, dup_threshold, memory_mb,
@@ -141,7 +140,7 @@ def _score_and_write(index, input_path: Path, out: Path, corpus, families, top_k
 
 def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: int | None, full: np.ndarray | None,
            fuzzy: float | None, dup_threshold: float, index_seconds: float) -> dict:
-    from ..analysis.featurestore import _Forked
+    from ..analysis.featurestore import Forked
     from ..analysis.similarity import pair_family_scores
 
     n, k = index.n, top_k or 10
@@ -177,11 +176,10 @@ def _write(result, index, input_path: Path, out: Path, corpus, families, top_k: 
         part = path.with_name(path.name + ".part")
 
         def second() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            with atomic_write(part, newline="") as fh:
-                csv.writer(fh).writerows(neighbour_rows(half, n))
+            write_csv(part, None, neighbour_rows(half, n))  # no header: appended to the first half
             return top1[half:], {f: v[half:] for f, v in top1_family.items()}
 
-        child = _Forked(second)
+        child = Forked(second)
         try:
             write_csv(path, header, neighbour_rows(0, half))
         except BaseException:
@@ -244,9 +242,9 @@ def _second_half(n: int) -> int | None:
     """Where the second process's share of neighbors.csv starts (a multiple of ROWS_PER_WRITE), or None
     where one process writes it all: a small corpus, one CPU, no fork (not Linux) or other threads running
     (a fork copies only the calling thread)."""
-    from ..analysis.featurestore import _CAN_FORK
+    from ..analysis.featurestore import can_fork
 
-    if n < SPLIT_WRITE_FROM or _local_workers() < 2 or not _CAN_FORK or threading.active_count() != 1:
+    if n < SPLIT_WRITE_FROM or _local_workers() < 2 or not can_fork():
         return None
     return max(ROWS_PER_WRITE, n // 2 // ROWS_PER_WRITE * ROWS_PER_WRITE)
 

@@ -160,10 +160,12 @@ def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) 
             os.fsync(fh.fileno())
 
 
-def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+def write_csv(path: str | Path, header: list[str] | None, rows: Iterable[Iterable[Any]]) -> None:
+    """``header`` (None: no header row) and ``rows``, written atomically."""
     with atomic_write(path, newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(header)
+        if header is not None:
+            writer.writerow(header)
         writer.writerows(rows)
 
 
